@@ -13,6 +13,7 @@ import { type Baseline, captureBaseline, checkInvariants, type InvariantReport }
 import { OperationLog } from './operation-log.js';
 import { generatePoolSpec, type PoolSpec } from './pool-generator.js';
 import { DEFAULT_TIMINGS, type LabTimings, PoolModel } from './pool-model.js';
+import { runLabScript } from './hook-commands.js';
 import { generateHostKey, generateLabSshMaterial } from './ssh-keys.js';
 import { type LabSshServer, startLabSshServer } from './ssh-server.js';
 import { LabXapi } from './xapi-api.js';
@@ -44,6 +45,8 @@ export interface LabInfo {
   xapi: { protocol: 'http'; port: number; username: string; password: string };
   ssh: { port: number; username: string; privateKeyFile: string; knownHostsFile: string };
   hosts: Array<{ name: string; address: string }>;
+  /** What the lab's timings make a migration and a reboot take, for the plan's duration estimate. */
+  estimates: { migrationMegabytesPerSecond: number; hostRebootSeconds: number };
 }
 
 export interface Lab {
@@ -127,6 +130,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
         username: 'root',
         bootId: () => host.bootId,
         uptimeSeconds: () => Math.max(0, Math.floor(Date.now() / 1000 - host.bootTime)),
+        onExec: runLabScript,
         log,
       });
       sshServers.set(host.name, server);
@@ -197,6 +201,13 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
         knownHostsFile: material.knownHostsFile,
       },
       hosts: model.hosts.map((h) => ({ name: h.name, address: h.address })),
+      estimates: {
+        migrationMegabytesPerSecond: Math.max(
+          1,
+          Math.round((spec.hosts[0]?.nicBytesPerSecond ?? 1.25e9) / timings.bandwidthScale / 1e6),
+        ),
+        hostRebootSeconds: Math.max(1, Math.round((timings.rebootDelayMs + timings.bootMs + timings.xapiStartMs) / 1000)),
+      },
     };
     const baseline = captureBaseline(model, cloudstack.managedState());
 
@@ -253,6 +264,8 @@ export function labEnvironment(info: LabInfo): Record<string, string> {
     SSH_PORT: String(info.ssh.port),
     SSH_PRIVATE_KEY_FILE: info.ssh.privateKeyFile,
     SSH_KNOWN_HOSTS_FILE: info.ssh.knownHostsFile,
+    ESTIMATE_MIGRATION_MBYTES_PER_SECOND: String(info.estimates.migrationMegabytesPerSecond),
+    ESTIMATE_HOST_REBOOT_SECONDS: String(info.estimates.hostRebootSeconds),
   };
 }
 
