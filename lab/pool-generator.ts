@@ -80,7 +80,10 @@ export function generatePoolSpec(options: GenerateOptions): PoolSpec {
     free[host] = (free[host] ?? 0) - memoryBytes;
     vms.push({ name: `vm${String(i + 1).padStart(2, '0')}`, memoryBytes, host });
   }
-  return { hosts, vms, autoPoweronVms: [] };
+  // One halted VM flagged to power on with its pool: it starts on a booting host if the pool's
+  // auto_poweron is left on during a rolling reboot, as in real pools.
+  const autoPoweronVms: VmSpec[] = options.vms > 0 ? [{ name: 'autostart01', memoryBytes: 512 * MiB, host: 0 }] : [];
+  return { hosts, vms, autoPoweronVms };
 }
 
 /** Memory the control domain (dom0) of every lab host uses. */
