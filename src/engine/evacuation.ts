@@ -47,6 +47,10 @@ export async function evacuate(
           report.moved++;
           return;
         }
+        if (context.signal?.aborted) {
+          report.failures.push({ vm: migration.vmName, error: first.error });
+          return;
+        }
         const retryTo = (await otherDestination(context, migration)) ?? migration.to;
         const second = await migrateOnce(context, migration, retryTo, 2);
         if (second.ok) report.moved++;

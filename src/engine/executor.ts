@@ -5,7 +5,7 @@
  * point resumes without rebooting a host twice or forgetting what to put back.
  */
 import { randomUUID } from 'node:crypto';
-import { CloudStackError, describeError, XapiError } from '../errors.js';
+import { describeError, XapiError } from '../errors.js';
 import type { Checkpoint, HostProgress } from './checkpoint.js';
 import { evacuate } from './evacuation.js';
 import type { HookDefinition } from './hooks.js';
@@ -30,8 +30,6 @@ export function initialCheckpoint(
   preflight: Required<Pick<PreflightResult, 'cluster' | 'state' | 'plan'>>,
 ): Checkpoint {
   const { cluster, state, plan } = preflight;
-  const srUuidOfVdi = new Map<string, string>();
-  void srUuidOfVdi;
   const hosts: Record<string, HostProgress> = {};
   for (const uuid of plan.order)
     hosts[uuid] = { name: state.hostByUuid.get(uuid)?.nameLabel ?? uuid, status: 'pending' };
@@ -126,7 +124,7 @@ export class RollingReboot {
           }
           await this.#rebootHost(uuid, index, total);
         }
-        if (this.#abortRequested()) return await this.#abort();
+        // An abort asked for during the last host's reboot changes nothing now: every host is done.
         cp.phase = 'restoring';
         await this.#save();
       }
@@ -285,6 +283,7 @@ export class RollingReboot {
     });
     let migrations = 0;
 
+    if (progress.status === 'pending') await this.#assertCanEvacuate(state, uuid);
     if (progress.status === 'pending' || progress.status === 'disabled') {
       const fresh = progress.status === 'pending';
       await this.#xapi.disableHost(host.ref);
@@ -353,6 +352,32 @@ export class RollingReboot {
       });
     }
     this.#currentHost = undefined;
+  }
+
+  /**
+   * The pool changes between hosts: before touching this one, check with XAPI that nothing pins a VM
+   * to it and that its VMs fit elsewhere now, so a refusal leaves the host untouched and enabled.
+   */
+  async #assertCanEvacuate(state: PoolState, uuid: string): Promise<void> {
+    const host = state.hostByUuid.get(uuid);
+    if (!host) return;
+    const reported = await this.#xapi.getVmsWhichPreventEvacuation(host.ref);
+    const blockers = [...reported].map(([vmRef, reason]) => ({
+      vmUuid: state.allVms.find((vm) => vm.ref === vmRef)?.uuid ?? vmRef,
+      reason,
+    }));
+    const snapshot = toSnapshot(state, {
+      ignoredHostUuids: this.#ignoredHostUuids(state),
+      doneHostUuids: [],
+      blockers,
+    });
+    const planned = planHostEvacuation(snapshot, uuid, this.#rebootedHosts());
+    if (!planned.ok) {
+      throw new StopSafelyError(`cannot empty ${host.nameLabel}: ${planned.refusal.message}`, [
+        'PLAN_REFUSED',
+        planned.refusal.message,
+      ]);
+    }
   }
 
   /** Live-migrates every guest off the host, re-planning from live state on each pass. */
@@ -729,5 +754,3 @@ function secondsSince(since: number): number {
 function nameOr(state: PoolState, uuid: string): string {
   return state.hostByUuid.get(uuid)?.nameLabel ?? uuid;
 }
-
-export { CloudStackError };

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
-import { runCliAgainst, startTestLab, testStateDir } from '../support/lab-cli.js';
+import { eventsOf, runCliAgainst, startTestLab, testStateDir } from '../support/lab-cli.js';
 
 let lab: Lab | undefined;
 afterEach(async () => {
@@ -18,7 +18,7 @@ describe('reboot-cluster against the lab', () => {
     const report = lab.checkInvariants();
     expect(report.violations).toEqual([]);
     expect(report.reboots).toEqual({ host1: 1, host2: 1, host3: 1 });
-    const plan = run.events.find((e) => e.type === 'plan') as { plan: { totalMigrations: number; optimalMigrations: number } };
-    expect(report.migrations).toBe(plan.plan.optimalMigrations);
+    const [plan] = eventsOf(run, 'plan');
+    expect(report.migrations).toBe(plan?.plan.optimalMigrations);
   });
 });

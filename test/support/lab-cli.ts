@@ -2,13 +2,15 @@
  * Runs the real `reboot-cluster` CLI in-process against a lab over real sockets, with every wait
  * shortened. Tests judge the run by the lab's operation log and invariant checker.
  */
+
+import { EventEmitter } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventEmitter } from 'node:events';
-import { runCli } from '../../src/cli/run-cli.js';
 import { type Lab, type LabOptions, startLab } from '../../lab/lab.js';
 import { TIMING_PRESETS } from '../../lab/timing-presets.js';
+import { runCli } from '../../src/cli/run-cli.js';
+import type { TimedEvent } from '../../src/engine/events.js';
 
 /** Waits short enough that a 6-host run takes a few seconds, long enough not to flake on 2 cores. */
 export const FAST_ENGINE_ENV: Record<string, string> = {
@@ -79,6 +81,20 @@ export function startCli(lab: Lab, argv: string[], extraEnv: Record<string, stri
   return { interrupt: () => signals.emit('SIGINT'), done };
 }
 
-export function runCliAgainst(lab: Lab, argv: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> {
+/** The JSON events of one type, typed: `eventsOf(run, 'plan')[0]?.plan.totalMigrations`. */
+export function eventsOf<T extends TimedEvent['type']>(
+  run: CliRun,
+  type: T,
+): Array<Extract<TimedEvent, { type: T }>> {
+  return run.events.filter((event) => event.type === type) as unknown as Array<
+    Extract<TimedEvent, { type: T }>
+  >;
+}
+
+export function runCliAgainst(
+  lab: Lab,
+  argv: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<CliRun> {
   return startCli(lab, argv, extraEnv).done;
 }
