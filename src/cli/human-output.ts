@@ -103,6 +103,8 @@ export function createHumanRenderer(out: Output): (event: TimedEvent) => void {
         return `Paused before ${event.nextHost}`;
       case 'continued':
         return `Continuing with ${event.nextHost}`;
+      case 'suspended':
+        return `Suspended before ${event.nextHost}: another worker resumes from the checkpoint`;
       case 'abort_requested':
         return 'Abort requested: stopping at the next safe point';
       case 'restoring':

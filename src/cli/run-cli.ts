@@ -140,6 +140,8 @@ function describeOutcome(outcome: RunOutcome): string {
       return `Rolling reboot failed: ${outcome.reason}`;
     case 'needs_attention':
       return `Rolling reboot halted: ${outcome.host} needs attention`;
+    case 'suspended':
+      return `Suspended before ${outcome.nextHost}; run the same command again to resume`;
     case 'stopped':
       return `Stopped at once. Left changed:\n${outcome.leftChanged.map((l) => `  - ${l}`).join('\n')}`;
   }

@@ -75,6 +75,7 @@ export type EngineEvent =
   | { type: 'paused'; nextHost: string }
   | { type: 'continued'; nextHost: string }
   | { type: 'abort_requested' }
+  | { type: 'suspended'; nextHost: string }
   | { type: 'restoring'; what: string }
   | { type: 'ha_restored'; heartbeatSrs: string[] }
   | { type: 'auto_poweron_restored' }

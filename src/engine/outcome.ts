@@ -10,7 +10,8 @@ export type RunOutcome =
   | { status: 'aborted' }
   | { status: 'failed'; reason: string }
   | { status: 'needs_attention'; host: string; reason: string; leftChanged: string[] }
-  | { status: 'stopped'; leftChanged: string[] };
+  | { status: 'stopped'; leftChanged: string[] }
+  | { status: 'suspended'; nextHost: string };
 
 /** Exit codes of DESIGN.md section 4. */
 export function exitCodeOf(outcome: RunOutcome): number {
@@ -26,6 +27,7 @@ export function exitCodeOf(outcome: RunOutcome): number {
     case 'failed':
     case 'needs_attention':
     case 'stopped':
+    case 'suspended':
       return 1;
   }
 }

@@ -70,6 +70,11 @@ export interface RunControl {
   waitBeforeHost?(nextHost: string): Promise<void>;
   /** Called before each host, e.g. to re-check a cluster lock; throwing stops the run safely. */
   beforeHost?(host: string): Promise<void>;
+  /**
+   * True when this process is shutting down: the run stops before the next host and leaves its
+   * checkpoint and the cluster as they are, for another worker to resume.
+   */
+  suspendRequested?(): boolean;
   /** Aborted only for a hard stop (second Ctrl-C, shutdown): in-flight waits end at once. */
   readonly hardStop?: AbortSignal;
 }
