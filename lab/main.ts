@@ -11,6 +11,8 @@ const USAGE = `Usage: npm run lab -- [--hosts N] [--vms N] [--seed N] [--cluster
                       [--subnet 127.A.B] [--xapi-port P] [--ssh-port P] [--cloudstack-port P]
                       [--no-ha] [--no-auto-poweron] [--quiet]`;
 
+const MAX_HOSTS = 244;
+
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
   process.exit(2);
@@ -20,6 +22,13 @@ function positive(name: string, value: string | undefined, fallback: number): nu
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value)) fail(`--${name} must be a whole number (got ${JSON.stringify(value)})`);
   return Number(value);
+}
+
+/** 0 picks a free port. */
+function port(name: string, value: string | undefined): number {
+  const chosen = positive(name, value, 0);
+  if (chosen > 65_535) fail(`--${name} must be a TCP port, 0 to 65535 (got ${chosen})`);
+  return chosen;
 }
 
 async function main(): Promise<void> {
@@ -38,9 +47,14 @@ async function main(): Promise<void> {
   if (!isTimingPreset(speed)) fail(`--speed must be realistic, demo or fast (got ${JSON.stringify(speed)})`);
   const hosts = positive('hosts', values.hosts, 4);
   if (hosts < 2) fail('--hosts must be at least 2: a rolling reboot needs somewhere to move VMs');
+  // Hosts get .11, .12, ... of the subnet: the last one must still be an address.
+  if (hosts > MAX_HOSTS) fail(`--hosts must be at most ${MAX_HOSTS} (one address each in the subnet)`);
   const subnet = values.subnet ?? '127.77.0';
-  if (!/^127\.\d{1,3}\.\d{1,3}$/.test(subnet))
+  if (!/^127\.\d{1,3}\.\d{1,3}$/.test(subnet) || subnet.split('.').some((octet) => Number(octet) > 255))
     fail('--subnet must be the first three octets of a loopback address, e.g. 127.77.0');
+  const xapiPort = port('xapi-port', values['xapi-port']);
+  const sshPort = port('ssh-port', values['ssh-port']);
+  const cloudstackPort = port('cloudstack-port', values['cloudstack-port']);
 
   const lab = await startLab({
     hosts,
@@ -48,9 +62,9 @@ async function main(): Promise<void> {
     seed: positive('seed', values.seed, 42),
     clusterName: values.cluster ?? 'CLUSTER-1',
     subnet,
-    xapiPort: positive('xapi-port', values['xapi-port'], 0),
-    sshPort: positive('ssh-port', values['ssh-port'], 0),
-    cloudstackPort: positive('cloudstack-port', values['cloudstack-port'], 0),
+    xapiPort,
+    sshPort,
+    cloudstackPort,
     timings: TIMING_PRESETS[speed],
     haEnabled: !values['no-ha'],
     autoPoweron: !values['no-auto-poweron'],

@@ -383,10 +383,12 @@ export class PoolModel {
       ]);
     const source = this.#host(vm.residentOn);
     if (source.ref === destination.ref) return;
+    // xapi's assert_can_boot_here order: host live, host enabled, then the VM's SRs, then memory. A host
+    // shutting down is still live (and disabled), so it answers HOST_DISABLED as in xapi.
+    if (!destination.live) throw new XapiFault(['HOST_NOT_LIVE']);
+    if (!destination.enabled) throw new XapiFault(['HOST_DISABLED', destination.ref]);
     const localSr = this.#localDiskSr(vm);
     if (localSr) throw new XapiFault(['VM_REQUIRES_SR', vm.ref, localSr]);
-    if (!destination.live || destination.power !== 'up') throw new XapiFault(['HOST_NOT_LIVE']);
-    if (!destination.enabled) throw new XapiFault(['HOST_DISABLED', destination.ref]);
     const needed = this.vmFootprint(vm);
     const available = this.freeMemory(destination.ref);
     if (needed > available)

@@ -24,9 +24,25 @@ export interface LabSshMaterial {
   hostKeys: Map<string, LabKeyPair>;
 }
 
+/** Draws that must all come out malformed before giving up: (1/256)^16, never in practice. */
+const MAX_KEY_DRAWS = 16;
+
 export function generateHostKey(comment = 'lab-host'): LabKeyPair {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-  return { privateKey: pair.private, publicKey: pair.public };
+  // ssh2's keygen strips leading zero bytes from the 32-byte ed25519 public key, so 1 key in 256 comes
+  // out malformed (a 31-byte key nothing can parse) and the lab would fail to start: draw again.
+  for (let draw = 0; draw < MAX_KEY_DRAWS; draw++) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    if (isWellFormed(pair.public) && isWellFormed(pair.private)) {
+      return { privateKey: pair.private, publicKey: pair.public };
+    }
+  }
+  throw new Error(`ssh2 generated ${MAX_KEY_DRAWS} malformed ed25519 keys in a row`);
+}
+
+function isWellFormed(key: string): boolean {
+  const parsed = ssh2.utils.parseKey(key);
+  const first = Array.isArray(parsed) ? parsed[0] : parsed;
+  return first !== undefined && !(first instanceof Error);
 }
 
 /** Synchronous so callers may use it with or without `await`. */

@@ -28,9 +28,9 @@ export const FAST_ENGINE_ENV: Record<string, string> = {
 
 export async function startTestLab(options: LabOptions = {}): Promise<Lab> {
   return startLab({
-    timings: TIMING_PRESETS.fast,
-    cloudstackTimings: { unmanageDelayMs: 100, reconnectDelayMs: 200 },
     ...options,
+    timings: { ...TIMING_PRESETS.fast, ...options.timings },
+    cloudstackTimings: { unmanageDelayMs: 100, reconnectDelayMs: 200, ...options.cloudstackTimings },
   });
 }
 

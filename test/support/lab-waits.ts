@@ -28,9 +28,19 @@ export function waitForOperation(
 }
 
 /** Logged operations of `kind` on `host` from now on (the first one). */
-export function nextOperation(log: OperationLog, kind: string, host: string, timeoutMs = 5_000): Promise<Operation> {
+export function nextOperation(
+  log: OperationLog,
+  kind: string,
+  host: string,
+  timeoutMs = 5_000,
+): Promise<Operation> {
   const after = log.entries().length;
-  return waitForOperation(log, (op) => op.seq > after && op.kind === kind && op.host === host, `${kind} on ${host}`, timeoutMs);
+  return waitForOperation(
+    log,
+    (op) => op.seq > after && op.kind === kind && op.host === host,
+    `${kind} on ${host}`,
+    timeoutMs,
+  );
 }
 
 /** Polls `probe` (for states the lab reaches without logging, such as a socket closing) until it returns true. */

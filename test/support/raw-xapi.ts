@@ -4,6 +4,8 @@
  */
 import xmlrpc from 'xmlrpc';
 
+type ClientOptions = Parameters<typeof xmlrpc.createClient>[0];
+
 export interface XapiEnvelope {
   Status: 'Success' | 'Failure';
   Value?: unknown;
@@ -33,7 +35,8 @@ export function rawXapiCall(
   timeoutMs = 5_000,
 ): Promise<XapiEnvelope> {
   // A fresh connection per call: a pooled socket to a host that rebooted would fail for the wrong reason.
-  const options = { host: address, port, path: '/', agent: false } as xmlrpc.ClientOptions;
+  // `agent` goes through to http.request; the package's types do not list it.
+  const options = { host: address, port, path: '/', agent: false } as ClientOptions;
   const client = xmlrpc.createClient(options);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(

@@ -3,8 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import ssh2 from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
+import { generateHostKey } from '../../lab/ssh-keys.js';
 import { ConfigError } from '../../src/errors.js';
 import {
   findHostKeys,
@@ -18,7 +18,8 @@ const dir = mkdtempSync(path.join(tmpdir(), 'known-hosts-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function newKey(): { line: string; type: string; blob: Buffer } {
-  const line = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'test' }).public;
+  // Through the lab's generator: ssh2's own yields a malformed key 1 time in 256.
+  const line = generateHostKey('test').publicKey;
   const [type, base64] = line.split(' ');
   return { line, type: type ?? '', blob: Buffer.from(base64 ?? '', 'base64') };
 }
