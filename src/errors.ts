@@ -24,6 +24,7 @@ export const ErrorCode = {
   Aborted: 'CRB_ABORTED',
   NeedsAttention: 'CRB_NEEDS_ATTENTION',
   Checkpoint: 'CRB_CHECKPOINT',
+  LockLost: 'CRB_LOCK_LOST',
 } as const;
 
 export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -147,6 +148,20 @@ export class SshCommandError extends CodedError {
     readonly output: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * This worker no longer holds the cluster's lock (it expired and another worker may hold it now):
+ * nothing more may be changed on the cluster or in its checkpoint by this worker.
+ */
+export class LockLostError extends CodedError {
+  readonly code = ErrorCode.LockLost;
+  constructor(
+    readonly cluster: string,
+    readonly token: number,
+  ) {
+    super(`The lock on cluster ${cluster} (fencing token ${token}) is no longer held by this worker`);
   }
 }
 

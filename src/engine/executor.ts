@@ -5,7 +5,7 @@
  * point resumes without rebooting a host twice or forgetting what to put back.
  */
 import { randomUUID } from 'node:crypto';
-import { describeError, XapiError } from '../errors.js';
+import { describeError, LockLostError, XapiError } from '../errors.js';
 import type { Checkpoint, HostProgress } from './checkpoint.js';
 import { evacuate } from './evacuation.js';
 import type { HookDefinition } from './hooks.js';
@@ -21,7 +21,7 @@ import { planHostEvacuation } from './planner.js';
 import { guestsOn, type HypervisorPool, type PoolState, readPoolState, toSnapshot } from './pool-state.js';
 import type { EngineDeps, RunControl, RunRequest } from './ports.js';
 import type { PreflightResult } from './preflight.js';
-import { pollUntil } from './waits.js';
+import { pollUntil, sleep } from './waits.js';
 
 const EVACUATION_PASSES = 3;
 
@@ -114,10 +114,12 @@ export class RollingReboot {
           if (progress.status === 'done') continue;
           if (progress.status === 'pending') {
             if (this.#abortRequested()) return await this.#abort();
+            if (this.control.suspendRequested?.()) return await this.#suspend(progress.name);
             if (index > 0 && this.control.waitBeforeHost) {
               this.deps.emit({ type: 'paused', nextHost: progress.name });
               await this.control.waitBeforeHost(progress.name);
               if (this.#abortRequested()) return await this.#abort();
+              if (this.control.suspendRequested?.()) return await this.#suspend(progress.name);
               this.deps.emit({ type: 'continued', nextHost: progress.name });
             }
             await this.control.beforeHost?.(progress.name);
@@ -286,9 +288,10 @@ export class RollingReboot {
     if (progress.status === 'pending') await this.#assertCanEvacuate(state, uuid);
     if (progress.status === 'pending' || progress.status === 'disabled') {
       const fresh = progress.status === 'pending';
-      await this.#xapi.disableHost(host.ref);
+      // Saved first: a crash right after host.disable must resume this host, not find it disabled by "someone else".
       progress.status = 'disabled';
       await this.#save();
+      await this.#xapi.disableHost(host.ref);
       this.deps.emit({ type: 'host_disabled', host: progress.name });
       if (fresh) await this.#runHook(this.request.preEmptyHook, 'pre-empty', progress.name, address);
       migrations = await this.#emptyHost(uuid);
@@ -384,7 +387,8 @@ export class RollingReboot {
   async #emptyHost(uuid: string): Promise<number> {
     const cp = this.checkpoint;
     let moved = 0;
-    for (let pass = 1; pass <= EVACUATION_PASSES; pass++) {
+    let busyUntil: number | undefined;
+    for (let pass = 1; pass <= EVACUATION_PASSES; ) {
       const state = await readPoolState(this.#xapi);
       const host = state.hostByUuid.get(uuid);
       if (!host) throw new StopSafelyError(`host ${uuid} vanished from the pool`, ['HOST_GONE', uuid]);
@@ -429,6 +433,21 @@ export class RollingReboot {
       if (report.skippedForAbort > 0 || this.#abortRequested()) {
         throw new AbortedError(`abort requested while emptying ${host.nameLabel}`);
       }
+      if (report.busy.length === 0) {
+        pass++;
+        continue;
+      }
+      // Busy VMs are in another operation, typically a migration a stopped run left going: wait for
+      // it to end (bounded like a migration), then re-plan from live state without using up a pass.
+      busyUntil ??= Date.now() + this.deps.timings.migrationTimeoutMs;
+      if (Date.now() >= busyUntil) {
+        throw new StopSafelyError(
+          `could not empty ${host.nameLabel}: ${report.busy.join(', ')} stayed busy with another operation`,
+          ['OTHER_OPERATION_IN_PROGRESS', ...report.busy],
+        );
+      }
+      await sleep(this.deps.timings.pollIntervalMs, this.control.hardStop);
+      if (this.control.hardStop?.aborted) throw new AbortedError(`stopped while emptying ${host.nameLabel}`);
     }
     const state = await readPoolState(this.#xapi);
     const host = state.hostByUuid.get(uuid);
@@ -583,9 +602,23 @@ export class RollingReboot {
     return { status: 'aborted' };
   }
 
+  async #suspend(nextHost: string): Promise<RunOutcome> {
+    await this.#save();
+    this.deps.emit({ type: 'suspended', nextHost });
+    return { status: 'suspended', nextHost };
+  }
+
   async #handleFailure(error: unknown): Promise<RunOutcome> {
     const cp = this.checkpoint;
+    if (error instanceof LockLostError) {
+      // Another worker owns this cluster now and continues from the checkpoint: touch nothing more.
+      const leftChanged = this.leftChanged();
+      this.deps.emit({ type: 'needs_attention', host: this.#currentName(), reason: error.message, leftChanged });
+      return { status: 'stopped', leftChanged };
+    }
     if (this.control.hardStop?.aborted) {
+      // A hard stop supersedes the abort before it: running the command again resumes, as promised below.
+      cp.abortRequested = false;
       await this.#save().catch(() => undefined);
       const leftChanged = this.leftChanged();
       this.deps.emit({
