@@ -25,15 +25,20 @@ export interface EvacuationContext {
 export interface EvacuationReport {
   moved: number;
   failures: Array<{ vm: string; error: string[] }>;
+  /** VMs XAPI said were busy with another operation (e.g. a migration a stopped run left going). */
+  busy: string[];
   skippedForAbort: number;
 }
+
+/** XAPI's answer for a VM in the middle of another operation: wait for it rather than go elsewhere. */
+const VM_BUSY = 'OTHER_OPERATION_IN_PROGRESS';
 
 export async function evacuate(
   context: EvacuationContext,
   migrations: Migration[],
 ): Promise<EvacuationReport> {
   const limit = pLimit(Math.max(1, context.threads));
-  const report: EvacuationReport = { moved: 0, failures: [], skippedForAbort: 0 };
+  const report: EvacuationReport = { moved: 0, failures: [], busy: [], skippedForAbort: 0 };
   const ordered = [...migrations].sort((a, b) => b.memory - a.memory || a.vmName.localeCompare(b.vmName));
   await Promise.all(
     ordered.map((migration) =>
@@ -45,6 +50,10 @@ export async function evacuate(
         const first = await migrateOnce(context, migration, migration.to, 1);
         if (first.ok) {
           report.moved++;
+          return;
+        }
+        if (first.error[0] === VM_BUSY) {
+          report.busy.push(migration.vmName);
           return;
         }
         if (context.signal?.aborted) {

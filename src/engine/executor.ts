@@ -106,6 +106,9 @@ export class RollingReboot {
     try {
       if (cp.phase === 'preparing') await this.#prepareCluster();
       if (cp.phase === 'rebooting' || cp.phase === 'needs_attention') {
+        // Resuming a halted run is the human's answer to the halt: its reasons need no one any more
+        // (a new halt records its own), so a run that then finishes cleanly exits 0.
+        if (cp.phase === 'needs_attention') cp.attention = [];
         cp.phase = 'rebooting';
         await this.#save();
         const total = cp.order.length;
@@ -613,7 +616,12 @@ export class RollingReboot {
     if (error instanceof LockLostError) {
       // Another worker owns this cluster now and continues from the checkpoint: touch nothing more.
       const leftChanged = this.leftChanged();
-      this.deps.emit({ type: 'needs_attention', host: this.#currentName(), reason: error.message, leftChanged });
+      this.deps.emit({
+        type: 'needs_attention',
+        host: this.#currentName(),
+        reason: error.message,
+        leftChanged,
+      });
       return { status: 'stopped', leftChanged };
     }
     if (this.control.hardStop?.aborted) {

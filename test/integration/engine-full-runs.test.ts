@@ -4,21 +4,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
-import { type CliRun, runCliAgainst, startTestLab, testStateDir } from '../support/lab-cli.js';
+import { type CliRun, eventsOf, runCliAgainst, startTestLab, testStateDir } from '../support/lab-cli.js';
 
 let lab: Lab | undefined;
 afterEach(async () => {
   await lab?.stop();
   lab = undefined;
 });
-
-interface PlanEvent {
-  plan: { totalMigrations: number; optimalMigrations: number; hosts: Array<{ host: string; master: boolean }> };
-}
-
-function eventsOf(run: CliRun, type: string) {
-  return run.events.filter((e) => e.type === type);
-}
 
 /** Runs `--exec --json` and checks everything a clean run must show, in the lab and in the output. */
 async function expectCleanRun(current: Lab, hostNames: string[]): Promise<CliRun> {
@@ -33,15 +25,15 @@ async function expectCleanRun(current: Lab, hostNames: string[]): Promise<CliRun
   expect(current.model.hosts.map((h) => h.rebootCount)).toEqual(hostNames.map(() => 1));
   expect(current.model.hosts.every((h) => h.enabled && h.live)).toBe(true);
 
-  const [plan] = eventsOf(run, 'plan') as unknown as PlanEvent[];
+  const [plan] = eventsOf(run, 'plan');
   expect(plan?.plan.hosts.map((h) => h.host)).toEqual(hostNames);
   expect(plan?.plan.hosts[0]?.master).toBe(true);
   expect(report.migrations).toBe(plan?.plan.optimalMigrations);
   expect(report.failedMigrations).toBe(0);
 
-  const finished = eventsOf(run, 'finished')[0] as { migrations: number; hosts: Array<{ host: string }> };
-  expect(finished.migrations).toBe(report.migrations);
-  expect(finished.hosts.map((h) => h.host)).toEqual(hostNames);
+  const [finished] = eventsOf(run, 'finished');
+  expect(finished?.migrations).toBe(report.migrations);
+  expect(finished?.hosts.map((h) => h.host)).toEqual(hostNames);
   expect(eventsOf(run, 'host_done').map((e) => e.host)).toEqual(hostNames);
   expect(run.events.at(-1)).toMatchObject({ type: 'outcome', status: 'done', exitCode: 0 });
 
@@ -51,8 +43,15 @@ async function expectCleanRun(current: Lab, hostNames: string[]): Promise<CliRun
   const updates = current.log
     .ofKind('cloudstack.call')
     .filter((op) => op.detail?.command === 'updateCluster')
-    .map((op) => (op.detail?.params as Record<string, string>).managedstate);
+    .map((op) => (op.detail?.params as Record<string, string> | undefined)?.managedstate);
   expect(updates).toEqual(['Unmanaged', 'Managed']);
+
+  const secrets = [
+    current.info.xapi.password,
+    current.info.cloudstack.secretKey,
+    current.info.cloudstack.apiKey,
+  ];
+  for (const secret of secrets) expect(run.stdout).not.toContain(secret);
   return run;
 }
 
@@ -90,9 +89,13 @@ describe('full rolling reboots', () => {
     lab = await startTestLab({ hosts: 6, vms: 18, haEnabled: true, autoPoweron: true });
     const before = lab.model.restorableState();
     expect(before).toMatchObject({ haEnabled: true, autoPoweron: 'true' });
+    // A halted VM marked auto_poweron: a host booting with pool auto_poweron on would start it.
+    expect(lab.model.vmByName('autostart01').powerState).toBe('Halted');
     const hosts = ['host1', 'host2', 'host3', 'host4', 'host5', 'host6'];
     const run = await expectCleanRun(lab, hosts);
     expect(lab.model.restorableState()).toEqual(before);
+    expect(lab.log.ofKind('vm.started')).toEqual([]);
+    expect(lab.model.vmByName('autostart01').powerState).toBe('Halted');
     // auto_poweron is off while hosts reboot (so they start nothing) and back to "true" at the end.
     // (XAPI sets a map key by removing it, then adding it: the removals show as `to: undefined`.)
     const autoPoweron = lab.log

@@ -6,8 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
 import type { Operation } from '../../lab/operation-log.js';
 import { DOM0_MEMORY_BYTES, GiB, MiB, type PoolSpec } from '../../lab/pool-generator.js';
+import type { Finding } from '../../src/engine/events.js';
 import { formatBytes } from '../../src/engine/format.js';
-import { type CliRun, runCliAgainst, startTestLab, testStateDir } from '../support/lab-cli.js';
+import { type CliRun, eventsOf, runCliAgainst, startTestLab, testStateDir } from '../support/lab-cli.js';
 
 let lab: Lab | undefined;
 afterEach(async () => {
@@ -43,9 +44,8 @@ function expectNothingChanged(current: Lab): void {
   expect(current.checkInvariants().violations).toEqual([]);
 }
 
-function findings(run: CliRun): Array<{ severity: string; code: string; message: string; host?: string; vm?: string }> {
-  const preflight = run.events.find((e) => e.type === 'preflight') as { findings?: unknown } | undefined;
-  return (preflight?.findings ?? []) as ReturnType<typeof findings>;
+function findings(run: CliRun): Finding[] {
+  return eventsOf(run, 'preflight')[0]?.findings ?? [];
 }
 
 describe('the dry run', () => {
@@ -61,8 +61,8 @@ describe('the dry run', () => {
     // ...and changed nothing.
     expectNothingChanged(lab);
     expect(lab.cloudstack.managedState()).toBe('Managed');
-    const plan = run.events.find((e) => e.type === 'plan') as { plan: { hosts: Array<{ host: string }> } };
-    expect(plan.plan.hosts.map((h) => h.host)).toEqual(['host1', 'host2', 'host3']);
+    const plan = eventsOf(run, 'plan')[0];
+    expect(plan?.plan?.hosts.map((h) => h.host)).toEqual(['host1', 'host2', 'host3']);
     expect(run.events.map((e) => e.type)).not.toContain('run_started');
     expect(run.events.at(-1)).toMatchObject({ type: 'outcome', status: 'dry_run', ok: true, exitCode: 0 });
   });
@@ -136,7 +136,11 @@ describe('pre-flight refusals', () => {
 describe('usage and configuration errors', () => {
   const usageCases: Array<[string, string[], RegExp]> = [
     ['an unknown flag', ['CLUSTER-1', '--exec', '--force'], /Unknown option '--force'/],
-    ['a bad --threads', ['CLUSTER-1', '--exec', '--threads', '0'], /--threads must be a whole number from 1 to 20/],
+    [
+      'a bad --threads',
+      ['CLUSTER-1', '--exec', '--threads', '0'],
+      /--threads must be a whole number from 1 to 20/,
+    ],
     ['a non-numeric --threads', ['CLUSTER-1', '--threads', '2x'], /--threads must be a whole number/],
     ['a bad cluster name', ['CLUSTER 1;rm', '--exec'], /is not a cluster name/],
     ['no cluster name', ['--exec'], /Name the cluster to reboot/],
