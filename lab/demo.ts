@@ -19,7 +19,9 @@ async function main(): Promise<number> {
   try {
     for (const host of lab.info.hosts) {
       const vms = lab.model.residentGuests(lab.model.hostByName(host.name).ref).length;
-      process.stdout.write(`  ${host.name} at ${host.address} (XAPI :${lab.info.xapi.port}, SSH :${lab.info.ssh.port}): ${vms} VMs\n`);
+      process.stdout.write(
+        `  ${host.name} at ${host.address} (XAPI :${lab.info.xapi.port}, SSH :${lab.info.ssh.port}): ${vms} VMs\n`,
+      );
     }
     const env = { ...lab.env(), STATE_DIR: stateDir, POLL_INTERVAL_MS: '250', LOG_LEVEL: 'warn' };
     const io = { env, stdout: process.stdout, stderr: process.stderr };

@@ -23,7 +23,8 @@ export function runLabScript(script: string): LabExecResult | undefined {
       exitCode = 0;
     } else if (statement === 'true') exitCode = 0;
     else if (statement === 'false') exitCode = 1;
-    else if (statement.startsWith('exit')) return { exitCode: Number(match?.groups?.code), stdout, stderr: '' };
+    else if (statement.startsWith('exit'))
+      return { exitCode: Number(match?.groups?.code), stdout, stderr: '' };
   }
   return { exitCode, stdout, stderr: '' };
 }

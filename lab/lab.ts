@@ -9,11 +9,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LabCloudStack, startLabCloudStack } from './cloudstack-server.js';
+import { runLabScript } from './hook-commands.js';
 import { type Baseline, captureBaseline, checkInvariants, type InvariantReport } from './invariants.js';
 import { OperationLog } from './operation-log.js';
 import { generatePoolSpec, type PoolSpec } from './pool-generator.js';
 import { DEFAULT_TIMINGS, type LabTimings, PoolModel } from './pool-model.js';
-import { runLabScript } from './hook-commands.js';
 import { generateHostKey, generateLabSshMaterial } from './ssh-keys.js';
 import { type LabSshServer, startLabSshServer } from './ssh-server.js';
 import { LabXapi } from './xapi-api.js';
@@ -206,7 +206,10 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
           1,
           Math.round((spec.hosts[0]?.nicBytesPerSecond ?? 1.25e9) / timings.bandwidthScale / 1e6),
         ),
-        hostRebootSeconds: Math.max(1, Math.round((timings.rebootDelayMs + timings.bootMs + timings.xapiStartMs) / 1000)),
+        hostRebootSeconds: Math.max(
+          1,
+          Math.round((timings.rebootDelayMs + timings.bootMs + timings.xapiStartMs) / 1000),
+        ),
       },
     };
     const baseline = captureBaseline(model, cloudstack.managedState());

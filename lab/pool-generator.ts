@@ -82,7 +82,8 @@ export function generatePoolSpec(options: GenerateOptions): PoolSpec {
   }
   // One halted VM flagged to power on with its pool: it starts on a booting host if the pool's
   // auto_poweron is left on during a rolling reboot, as in real pools.
-  const autoPoweronVms: VmSpec[] = options.vms > 0 ? [{ name: 'autostart01', memoryBytes: 512 * MiB, host: 0 }] : [];
+  const autoPoweronVms: VmSpec[] =
+    options.vms > 0 ? [{ name: 'autostart01', memoryBytes: 512 * MiB, host: 0 }] : [];
   return { hosts, vms, autoPoweronVms };
 }
 

@@ -76,7 +76,8 @@ const schema = z
       ctx.addIssue({
         code: 'custom',
         path: ['SLACK_SIGNING_SECRET'],
-        message: 'or SLACK_APP_TOKEN is required: the signing secret for HTTP mode, or an app token for Socket Mode',
+        message:
+          'or SLACK_APP_TOKEN is required: the signing secret for HTTP mode, or an app token for Socket Mode',
       });
     }
     if (env.ROLE !== 'worker' && env.REQUESTER_USER_IDS.length + env.REQUESTER_USERGROUP_IDS.length === 0) {
@@ -129,7 +130,9 @@ export function loadBotConfig(env: Env): BotConfig {
   const result = schema.safeParse(present);
   if (!result.success) {
     throw new ConfigError([
-      ...new Set(result.error.issues.map((issue) => `${String(issue.path[0] ?? 'configuration')} ${issue.message}`)),
+      ...new Set(
+        result.error.issues.map((issue) => `${String(issue.path[0] ?? 'configuration')} ${issue.message}`),
+      ),
     ]);
   }
   const e = result.data;

@@ -66,8 +66,16 @@ export function startCli(lab: Lab, argv: string[], extraEnv: Record<string, stri
   const signals = new EventEmitter();
   const done = runCli(argv, {
     env: { ...lab.env(), ...FAST_ENGINE_ENV, ...extraEnv },
-    stdout: { write: (text: string) => void (stdout += text) },
-    stderr: { write: (text: string) => void (stderr += text) },
+    stdout: {
+      write: (text: string) => {
+        stdout += text;
+      },
+    },
+    stderr: {
+      write: (text: string) => {
+        stderr += text;
+      },
+    },
     signals: signals as unknown as Pick<NodeJS.Process, 'on' | 'off'>,
   }).then((code) => ({
     code,

@@ -20,7 +20,12 @@ export async function startTestRedis(): Promise<TestRedis> {
   const prefix = `crbtest${randomBytes(4).toString('hex')}`;
   const external = process.env.REDIS_URL;
   if (external) {
-    return { url: external, prefix, restart: () => Promise.reject(new Error('cannot restart an external Redis')), stop: async () => {} };
+    return {
+      url: external,
+      prefix,
+      restart: () => Promise.reject(new Error('cannot restart an external Redis')),
+      stop: async () => {},
+    };
   }
   const port = await freePort();
   let child = await launch(port);
@@ -38,7 +43,18 @@ export async function startTestRedis(): Promise<TestRedis> {
 async function launch(port: number): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   await new Promise<void>((resolve, reject) => {
