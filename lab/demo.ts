@@ -38,17 +38,16 @@ async function main(): Promise<number> {
     say("The lab's verdict, from its own operation log");
     const report = lab.checkInvariants();
     const guests = lab.model.guestVms().filter((vm) => vm.powerState === 'Running').length;
-    process.stdout.write(
-      [
-        `  run: exit ${code} after ${seconds} s`,
-        `  reboots: ${Object.entries(report.reboots)
-          .map(([host, n]) => `${host} x${n}`)
-          .join(', ')}`,
-        `  migrations: ${report.migrations} (failed: ${report.failedMigrations}), at most ${report.maxConcurrentMigrations} at once`,
-        `  running VMs: ${guests} of ${lab.baseline.runningVms.length}`,
-        `  invariants I1 I2 I3 I6 and "no VM lost": ${report.ok ? 'all held' : `VIOLATED:\n    ${report.violations.join('\n    ')}`}`,
-      ].join('\n') + '\n',
-    );
+    const lines = [
+      `  run: exit ${code} after ${seconds} s`,
+      `  reboots: ${Object.entries(report.reboots)
+        .map(([host, n]) => `${host} x${n}`)
+        .join(', ')}`,
+      `  migrations: ${report.migrations} (failed: ${report.failedMigrations}), at most ${report.maxConcurrentMigrations} at once`,
+      `  running VMs: ${guests} of ${lab.baseline.runningVms.length}`,
+      `  invariants I1 I2 I3 I6 and "no VM lost": ${report.ok ? 'all held' : `VIOLATED:\n    ${report.violations.join('\n    ')}`}`,
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
     return code === 0 && report.ok ? 0 : 1;
   } finally {
     await lab.stop();
