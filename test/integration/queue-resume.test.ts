@@ -196,7 +196,8 @@ describe('a run outlives its worker', () => {
     expect(left?.state).toBe('approved');
     expect(left?.hostsDone).toBe(1);
     expect(lab.log.ofKind('host.disabled').map((op) => op.host)).toEqual(['host1']);
-    expect(first.outcomes.map((o) => o.status)).toEqual(['stopped']);
+    // The engine checks for shutdown again after a pause, so the run is suspended cleanly, not stopped.
+    expect(first.outcomes.map((o) => o.status)).toEqual(['suspended']);
 
     const second = new RecordingReporter();
     await startTestWorker(fixture, [lab], { reporter: second, workerId: 'arriving:2' });
