@@ -194,50 +194,69 @@ export class RollingReboot {
     await this.#save();
   }
 
+  /**
+   * Puts back HA, auto_poweron and the managed state. Each is attempted even when another fails, so
+   * one stuck item never leaves the others changed; the failures are reported together.
+   */
   async #restoreCluster(): Promise<void> {
     const cp = this.checkpoint;
+    // Fenced: a worker that lost this cluster to another must not restore under the new one's feet.
+    await this.#save();
+    const failures: string[] = [];
+    const attempt = async (what: string, action: () => Promise<void>) => {
+      try {
+        await action();
+      } catch (error) {
+        if (error instanceof LockLostError) throw error;
+        failures.push(`${what}: ${describeError(error)}`);
+      }
+    };
     if (cp.changed.haDisabled) {
-      this.deps.emit({ type: 'restoring', what: 'pool HA' });
-      const srs = await this.#xapi.getSrs();
-      const refs = cp.saved.haHeartbeatSrUuids.map((uuid) => {
-        const sr = srs.find((s) => s.uuid === uuid);
-        if (!sr)
-          throw new StopSafelyError(`heartbeat SR ${uuid} is gone: HA cannot be restored as it was`, [
-            'HA_SR_MISSING',
-            uuid,
-          ]);
-        return sr.ref;
+      await attempt('pool HA', async () => {
+        this.deps.emit({ type: 'restoring', what: 'pool HA' });
+        const srs = await this.#xapi.getSrs();
+        const refs = cp.saved.haHeartbeatSrUuids.map((uuid) => {
+          const sr = srs.find((s) => s.uuid === uuid);
+          if (!sr) throw new Error(`heartbeat SR ${uuid} is gone: HA cannot be restored as it was`);
+          return sr.ref;
+        });
+        await ignoreXapiCode(this.#xapi.enableHa(refs, cp.saved.haConfiguration), 'HA_IS_ENABLED');
+        cp.changed.haDisabled = false;
+        await this.#save();
+        this.deps.emit({ type: 'ha_restored', heartbeatSrs: cp.saved.haHeartbeatSrUuids });
       });
-      await ignoreXapiCode(this.#xapi.enableHa(refs, cp.saved.haConfiguration), 'HA_IS_ENABLED');
-      cp.changed.haDisabled = false;
-      await this.#save();
-      this.deps.emit({ type: 'ha_restored', heartbeatSrs: cp.saved.haHeartbeatSrUuids });
     }
     if (cp.changed.autoPoweronDisabled) {
-      this.deps.emit({ type: 'restoring', what: 'pool auto_poweron' });
-      const pool = await this.#xapi.getPool();
-      await this.#xapi.setPoolOtherConfigKey(pool.ref, 'auto_poweron', cp.saved.autoPoweron);
-      cp.changed.autoPoweronDisabled = false;
-      await this.#save();
-      this.deps.emit({ type: 'auto_poweron_restored' });
+      await attempt('pool auto_poweron', async () => {
+        this.deps.emit({ type: 'restoring', what: 'pool auto_poweron' });
+        const pool = await this.#xapi.getPool();
+        await this.#xapi.setPoolOtherConfigKey(pool.ref, 'auto_poweron', cp.saved.autoPoweron);
+        cp.changed.autoPoweronDisabled = false;
+        await this.#save();
+        this.deps.emit({ type: 'auto_poweron_restored' });
+      });
     }
     if (cp.changed.unmanaged) {
-      this.deps.emit({ type: 'restoring', what: 'CloudStack managed state' });
-      await this.deps.cloud.updateCluster({ id: cp.cluster.id, managedState: 'Managed' });
-      await this.#waitForManagedState('Managed');
-      cp.changed.unmanaged = false;
-      await this.#save();
-      let hostsUp = 0;
-      try {
-        hostsUp = await this.#waitForCloudHostsUp();
-      } catch (error) {
-        const note = `CloudStack hosts of ${cp.cluster.name} are not all Up again: ${describeError(error)}. Check the management server's agent connections`;
-        cp.attention.push(note);
+      await attempt('CloudStack managed state', async () => {
+        this.deps.emit({ type: 'restoring', what: 'CloudStack managed state' });
+        await this.deps.cloud.updateCluster({ id: cp.cluster.id, managedState: 'Managed' });
+        await this.#waitForManagedState('Managed');
+        cp.changed.unmanaged = false;
         await this.#save();
-        this.deps.emit({ type: 'warning', message: note });
-      }
-      this.deps.emit({ type: 'cluster_managed', cluster: cp.cluster.name, hostsUp });
+        let hostsUp = 0;
+        try {
+          hostsUp = await this.#waitForCloudHostsUp();
+        } catch (error) {
+          const note = `CloudStack hosts of ${cp.cluster.name} are not all Up again: ${describeError(error)}. Check the management server's agent connections`;
+          cp.attention.push(note);
+          await this.#save();
+          this.deps.emit({ type: 'warning', message: note });
+        }
+        this.deps.emit({ type: 'cluster_managed', cluster: cp.cluster.name, hostsUp });
+      });
     }
+    if (failures.length > 0)
+      throw new StopSafelyError(`could not restore ${failures.join('; ')}`, ['RESTORE_FAILED', ...failures]);
   }
 
   async #waitForManagedState(wanted: 'Managed' | 'Unmanaged'): Promise<void> {
@@ -311,8 +330,9 @@ export class RollingReboot {
 
     if (progress.status === 'empty') {
       // I1: never reboot a host with a guest on it, whatever happened since it was emptied.
+      // Paused or suspended-but-resident VMs count too: a reboot would destroy them.
       state = await readPoolState(this.#xapi);
-      const leftovers = guestsOn(state, host.ref);
+      const leftovers = residentNonDom0(state, host.ref);
       if (leftovers.length > 0) {
         throw new StopSafelyError(
           `${progress.name} is not empty before its reboot: ${leftovers.map((vm) => vm.nameLabel).join(', ')}`,
@@ -325,7 +345,17 @@ export class RollingReboot {
       progress.status = 'rebooting';
       progress.rebootRequestedAt = new Date().toISOString();
       await this.#save();
-      await this.#xapi.rebootHost(host.ref);
+      try {
+        await this.#xapi.rebootHost(host.ref);
+      } catch (error) {
+        // XAPI answered: the reboot did not happen. Back to "empty" so the host is re-enabled and
+        // the cluster restored, instead of waiting for a reboot that was never sent.
+        if (error instanceof XapiError) {
+          progress.status = 'empty';
+          await this.#save();
+        }
+        throw error;
+      }
       this.deps.emit({ type: 'host_rebooting', host: progress.name });
     }
 
@@ -367,6 +397,24 @@ export class RollingReboot {
   async #assertCanEvacuate(state: PoolState, uuid: string): Promise<void> {
     const host = state.hostByUuid.get(uuid);
     if (!host) return;
+    // I2: another host already out of service (crashed, or disabled by someone) means this one stays in.
+    const outOfService = state.hosts.filter((h) => h.uuid !== uuid && (!h.enabled || !state.isLive(h)));
+    if (outOfService.length > 0) {
+      const names = outOfService
+        .map((h) => `${h.nameLabel} (${h.enabled ? 'not live' : 'disabled'})`)
+        .join(', ');
+      throw new StopSafelyError(
+        `not taking ${host.nameLabel} out of service while ${names} is out of service too`,
+        ['HOST_OUT_OF_SERVICE', ...outOfService.map((h) => h.nameLabel)],
+      );
+    }
+    const pinned = residentNonDom0(state, host.ref).filter((vm) => vm.powerState !== 'Running');
+    if (pinned.length > 0) {
+      throw new StopSafelyError(
+        `${host.nameLabel} has VMs that are not running and cannot live-migrate: ${pinned.map((vm) => `${vm.nameLabel} (${vm.powerState})`).join(', ')}`,
+        ['VM_BAD_POWER_STATE', ...pinned.map((vm) => vm.nameLabel)],
+      );
+    }
     const reported = await this.#xapi.getVmsWhichPreventEvacuation(host.ref);
     const blockers = [...reported].map(([vmRef, reason]) => ({
       vmUuid: state.allVms.find((vm) => vm.ref === vmRef)?.uuid ?? vmRef,
@@ -392,6 +440,8 @@ export class RollingReboot {
     let moved = 0;
     let busyUntil: number | undefined;
     for (let pass = 1; pass <= EVACUATION_PASSES; ) {
+      // Fenced: a worker that lost this cluster must not start migrations on it.
+      await this.#save();
       const state = await readPoolState(this.#xapi);
       const host = state.hostByUuid.get(uuid);
       if (!host) throw new StopSafelyError(`host ${uuid} vanished from the pool`, ['HOST_GONE', uuid]);
@@ -686,6 +736,7 @@ export class RollingReboot {
     if (!this.#currentHost) return;
     const progress = this.#progress(this.#currentHost);
     if (progress.status !== 'disabled' && progress.status !== 'empty') return;
+    await this.#save();
     const host = (await readPoolState(this.#xapi)).hostByUuid.get(this.#currentHost);
     if (host && !host.enabled) {
       await this.#xapi.enableHost(host.ref);
@@ -697,25 +748,7 @@ export class RollingReboot {
 
   /** Plain sentences naming everything this run changed and has not put back. */
   leftChanged(): string[] {
-    const cp = this.checkpoint;
-    const lines: string[] = [];
-    for (const uuid of cp.order) {
-      const p = this.#progress(uuid);
-      if (p.status === 'disabled' || p.status === 'empty')
-        lines.push(`${p.name} is disabled in XAPI (not yet rebooted)`);
-      if (p.status === 'rebooting')
-        lines.push(`${p.name} was rebooting and is not confirmed back; it is disabled until it is`);
-    }
-    if (cp.changed.unmanaged)
-      lines.push(`CloudStack cluster ${cp.cluster.name} is Unmanaged (was ${cp.saved.managedState})`);
-    if (cp.changed.haDisabled)
-      lines.push(`pool HA is off (was on, heartbeat SRs ${cp.saved.haHeartbeatSrUuids.join(', ')})`);
-    if (cp.changed.autoPoweronDisabled)
-      lines.push(`pool auto_poweron is false (was ${cp.saved.autoPoweron})`);
-    const done = this.#doneHostNames();
-    if (done.length > 0) lines.push(`already rebooted: ${done.join(', ')}`);
-    lines.push('run the same command again to resume from the checkpoint');
-    return lines;
+    return describeLeftChanged(this.checkpoint);
   }
 
   // ---- helpers -------------------------------------------------------------------------------
@@ -794,4 +827,32 @@ function secondsSince(since: number): number {
 
 function nameOr(state: PoolState, uuid: string): string {
   return state.hostByUuid.get(uuid)?.nameLabel ?? uuid;
+}
+
+/** Plain sentences naming everything a run changed and has not put back, from its checkpoint alone. */
+export function describeLeftChanged(cp: Checkpoint): string[] {
+  const lines: string[] = [];
+  const progress = cp.order.map((uuid) => cp.hosts[uuid]).filter((p): p is HostProgress => p !== undefined);
+  for (const p of progress) {
+    if (p.status === 'disabled' || p.status === 'empty')
+      lines.push(`${p.name} is disabled in XAPI (not yet rebooted)`);
+    if (p.status === 'rebooting')
+      lines.push(`${p.name} was rebooting and is not confirmed back; it is disabled until it is`);
+  }
+  if (cp.changed.unmanaged)
+    lines.push(`CloudStack cluster ${cp.cluster.name} is Unmanaged (was ${cp.saved.managedState})`);
+  if (cp.changed.haDisabled)
+    lines.push(`pool HA is off (was on, heartbeat SRs ${cp.saved.haHeartbeatSrUuids.join(', ')})`);
+  if (cp.changed.autoPoweronDisabled) lines.push(`pool auto_poweron is false (was ${cp.saved.autoPoweron})`);
+  const done = progress.filter((p) => p.status === 'done').map((p) => p.name);
+  if (done.length > 0) lines.push(`already rebooted: ${done.join(', ')}`);
+  lines.push('run the same command again to resume from the checkpoint');
+  return lines;
+}
+
+/** Every VM on the host but its control domain, whatever its power state (a halted VM is resident nowhere). */
+function residentNonDom0(state: PoolState, hostRef: string) {
+  return state.allVms.filter(
+    (vm) => !vm.isControlDomain && vm.residentOn === hostRef && vm.powerState !== 'Halted',
+  );
 }

@@ -252,6 +252,22 @@ async function findVmBlockers(
         reason,
       });
     }
+    for (const vm of state.allVms) {
+      if (
+        vm.isControlDomain ||
+        vm.residentOn !== host.ref ||
+        vm.powerState === 'Running' ||
+        vm.powerState === 'Halted'
+      )
+        continue;
+      // A paused VM cannot live-migrate and a reboot would destroy it.
+      blockers.push({
+        vmUuid: vm.uuid,
+        vmName: vm.nameLabel,
+        hostName: host.nameLabel,
+        reason: ['VM_BAD_POWER_STATE', vm.ref, 'running', vm.powerState.toLowerCase()],
+      });
+    }
     for (const vm of state.guests.filter((g) => g.residentOn === host.ref)) {
       if (reported.has(vm.ref)) continue;
       if (vm.attachedPcis.length > 0) {

@@ -2,7 +2,7 @@
  * One whole run for a cluster: load any checkpoint (resume), pre-flight (also the dry run), then
  * execute. The pool connection opened by pre-flight is reused and always closed.
  */
-import { initialCheckpoint, RollingReboot } from './executor.js';
+import { describeLeftChanged, initialCheckpoint, RollingReboot } from './executor.js';
 import type { RunOutcome } from './outcome.js';
 import type { EngineDeps, RunControl, RunRequest } from './ports.js';
 import { runPreflight } from './preflight.js';
@@ -27,6 +27,15 @@ export async function runRollingReboot(
     if (!resume && !preflight.ok) {
       const blockers = preflight.findings.filter((f) => f.severity === 'blocker');
       return { status: 'refused', reason: blockers.map((b) => b.message).join('; ') };
+    }
+    if (resume && (!preflight.cluster || !preflight.state || !preflight.connection)) {
+      // The cluster is changed (the checkpoint says how) and cannot be reached yet, e.g. the pool
+      // master is still down: that is not a refusal of a fresh run, it still needs a human.
+      const reason =
+        preflight.findings.map((f) => f.message).join('; ') || 'pre-flight could not read the cluster';
+      const leftChanged = describeLeftChanged(resume);
+      deps.emit({ type: 'needs_attention', host: request.cluster, reason, leftChanged });
+      return { status: 'needs_attention', host: request.cluster, reason, leftChanged };
     }
     if (!preflight.cluster || !preflight.state || (!resume && !preflight.plan)) {
       return { status: 'refused', reason: 'pre-flight could not read the cluster' };

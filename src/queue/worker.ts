@@ -400,7 +400,7 @@ class QueueRunWorker implements RunWorker {
   async #finish(progress: RunProgress, lock: HeldClusterLock, outcome: RunOutcome): Promise<string> {
     const { runStore } = this.#options;
     const run = progress.record;
-    if (!(await lock.isHeld())) return this.#lockLost(progress, outcome);
+    if (!(await lock.isHeld())) return this.#lockLost(progress, outcome, lock);
     if (outcome.status === 'suspended' || outcome.status === 'stopped') {
       const next = outcome.status === 'suspended' ? ` before ${outcome.nextHost}` : '';
       const result = `suspended${next}: worker ${this.id} shut down; another worker resumes it`;
@@ -426,14 +426,17 @@ class QueueRunWorker implements RunWorker {
    * This worker may no longer touch the cluster. If another worker holds the lock it owns the run
    * now; if nobody does, nobody is running it: a human decides (Resume or Finish).
    */
-  async #lockLost(progress: RunProgress, outcome: RunOutcome): Promise<string> {
+  async #lockLost(progress: RunProgress, outcome: RunOutcome, lock: HeldClusterLock): Promise<string> {
     const { runStore, prefix } = this.#options;
     const run = progress.record;
     const holder = await this.#redis.get(clusterLockKey(prefix, run.cluster)).catch(() => 'unknown');
     await this.#audit(runAudit(run, 'lock_lost', { outcome: outcome.status, holder }));
     this.#log.error({ runId: run.runId, cluster: run.cluster, holder }, 'cluster lock lost during the run');
     const current = await runStore.get(run.runId);
-    if (holder === null && current && current.worker === this.id && IN_PROGRESS.includes(current.state)) {
+    // A renewal that timed out can mark the lock lost while Redis still holds our value (or cannot say):
+    // then nobody else runs this cluster either, and the run must not be left looking `running`.
+    const nobodyElse = holder === null || holder === 'unknown' || holder === lock.value;
+    if (nobodyElse && current && current.worker === this.id && IN_PROGRESS.includes(current.state)) {
       const reason = `worker ${this.id} lost its lock on ${run.cluster} and stopped; check the cluster, then Resume or Finish`;
       const moved = await runStore.transition(run.runId, IN_PROGRESS, 'needs_attention', { result: reason });
       await progress.finished(moved.record ?? run, {

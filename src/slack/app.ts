@@ -526,12 +526,18 @@ class SlackBotImpl implements SlackBot {
   }
 
   async #abort(run: RunRecord, userId: string, refuse: Refuse): Promise<void> {
-    // Queued and not started yet: it simply never starts.
-    const unstarted = await this.deps.runStore.transition(run.runId, ['approved'], 'aborted', {
-      result: `Aborted by <@${userId}> before it started. Nothing was changed.`,
-      abortRequestedBy: userId,
-      finishedAt: this.#nowIso(),
-    });
+    // Queued and never started: it simply never starts. A run that a worker started before (then
+    // suspended, or resumed after needs-attention) has changed the cluster: only a worker can
+    // put it back, so it gets the abort flag like a running one.
+    const latest = (await this.deps.runStore.get(run.runId)) ?? run;
+    const neverStarted = !latest.worker;
+    const unstarted = neverStarted
+      ? await this.deps.runStore.transition(run.runId, ['approved'], 'aborted', {
+          result: `Aborted by <@${userId}> before it started. Nothing was changed.`,
+          abortRequestedBy: userId,
+          finishedAt: this.#nowIso(),
+        })
+      : ({ ok: false, record: latest } as const);
     if (unstarted.ok) {
       // The flag too, in case a worker took the job off the queue a moment ago.
       await this.deps.runStore.requestAbort(run.runId, userId);
@@ -547,7 +553,8 @@ class SlackBotImpl implements SlackBot {
       return;
     }
     const current = (await this.deps.runStore.get(run.runId)) ?? run;
-    if (current.state !== 'running' && current.state !== 'paused')
+    const startedBefore = current.state === 'approved' && Boolean(current.worker);
+    if (current.state !== 'running' && current.state !== 'paused' && !startedBefore)
       return refuse(stateRefusal(current, 'abort'), run);
     if (current.abortRequestedBy) {
       return refuse(`An abort was already requested by <@${current.abortRequestedBy}>.`, run);
