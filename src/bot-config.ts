@@ -70,6 +70,11 @@ const schema = z
     JOB_RETENTION_DAYS: positiveInt('days').default(30),
     SHUTDOWN_GRACE_SECONDS: positiveInt('seconds').default(25),
     SLACK_RETRY_SECONDS: positiveInt('seconds').default(600),
+    STALL_ALARM_SECONDS: positiveInt('seconds').default(1200),
+    METRICS_TOKEN: z
+      .string()
+      .min(16, { message: 'must be at least 16 characters (a random bearer token for /metrics)' })
+      .optional(),
   })
   .superRefine((env, ctx) => {
     if (env.ROLE !== 'worker' && !env.SLACK_SIGNING_SECRET && !env.SLACK_APP_TOKEN) {
@@ -123,6 +128,10 @@ export interface BotConfig {
   stalledIntervalMs: number;
   jobRetentionMs: number;
   shutdownGraceMs: number;
+  /** A run without progress for this long gets one alert in its thread. */
+  stallAlarmMs: number;
+  /** When set, `/metrics` asks for `Authorization: Bearer <token>`. */
+  metricsToken?: string;
 }
 
 export function loadBotConfig(env: Env): BotConfig {
@@ -162,5 +171,7 @@ export function loadBotConfig(env: Env): BotConfig {
     stalledIntervalMs: e.STALLED_INTERVAL_SECONDS * 1000,
     jobRetentionMs: e.JOB_RETENTION_DAYS * 86_400_000,
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    stallAlarmMs: e.STALL_ALARM_SECONDS * 1000,
+    ...(e.METRICS_TOKEN ? { metricsToken: e.METRICS_TOKEN } : {}),
   };
 }

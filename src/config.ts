@@ -19,6 +19,7 @@ const SECRET_VARIABLES = new Set([
   'SLACK_SIGNING_SECRET',
   'SLACK_APP_TOKEN',
   'REDIS_URL',
+  'METRICS_TOKEN',
 ]);
 
 const boolean = z
@@ -59,6 +60,8 @@ const schema = z
     CLOUDSTACK_CA_FILE: readableFile.optional(),
     CLOUDSTACK_TLS_INSECURE: boolean.default(false),
     CLOUDSTACK_TIMEOUT_SECONDS: positiveInt('seconds').default(30),
+    // updateCluster is synchronous: unmanaging a cluster blocks while CloudStack disconnects every host.
+    CLOUDSTACK_UPDATE_TIMEOUT_SECONDS: positiveInt('seconds').default(300),
 
     XAPI_USERNAME: z.string().min(1).default('root'),
     XAPI_PASSWORD: required('is required (the XAPI password of XAPI_USERNAME on the pool)'),
@@ -121,6 +124,8 @@ export interface Config {
     caFile?: string;
     tlsInsecure: boolean;
     timeoutMs: number;
+    /** For `updateCluster`, which blocks on the server while hosts are disconnected. */
+    updateTimeoutMs: number;
   };
   xapi: {
     username: string;
@@ -179,6 +184,7 @@ export function loadConfig(env: Env): Config {
       caFile: e.CLOUDSTACK_CA_FILE,
       tlsInsecure: e.CLOUDSTACK_TLS_INSECURE,
       timeoutMs: e.CLOUDSTACK_TIMEOUT_SECONDS * 1000,
+      updateTimeoutMs: e.CLOUDSTACK_UPDATE_TIMEOUT_SECONDS * 1000,
     },
     xapi: {
       username: e.XAPI_USERNAME,

@@ -23,6 +23,7 @@ export function createEngineDeps(
     apiKey: config.cloudstack.apiKey,
     secretKey: config.cloudstack.secretKey,
     timeoutMs: config.cloudstack.timeoutMs,
+    updateTimeoutMs: config.cloudstack.updateTimeoutMs,
     caFile: config.cloudstack.caFile,
     tlsInsecure: config.cloudstack.tlsInsecure,
   });

@@ -8,6 +8,7 @@ import { createPlanFunction } from './bot/plan.js';
 import { type BotConfig, loadBotConfig } from './bot-config.js';
 import { type Config, type Env, loadConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
+import { createOperations } from './ops/operations.js';
 import { createRedis } from './queue/redis.js';
 import { RedisCheckpointReader } from './queue/redis-checkpoint-store.js';
 import { BullRunQueue } from './queue/run-queue.js';
@@ -20,15 +21,13 @@ import { chatApiOf, createSlackWebClient, SlackWriter } from './slack/slack-writ
 export interface RunningService {
   readonly botConfig: BotConfig;
   readonly engineConfig: Config;
-  /** HTTP mode: the port the bot listens on. */
+  /** Where /healthz, /readyz and /metrics are served (and Slack's requests, in HTTP mode). */
   readonly port?: number;
   stop(): Promise<void>;
 }
 
-export interface LabStarter {
-  /** Starts a lab and returns the environment pointing the engine at it, and how to stop it. */
-  (logger: Logger): Promise<{ env: Env; stop(): Promise<void> }>;
-}
+/** Starts a lab and returns the environment pointing the engine at it, and how to stop it. */
+export type LabStarter = (logger: Logger) => Promise<{ env: Env; stop(): Promise<void> }>;
 
 export async function startService(
   env: Env,
@@ -51,10 +50,15 @@ export async function startService(
   const runStore = new RedisRunStore(redis, prefix);
   const audit = new RedisAuditLog(redis, prefix);
   const stops: Array<() => Promise<void>> = [];
+  const ops = createOperations({ config: botConfig, redis, runStates: runStore, logger });
 
   try {
     let writer: SlackWriter | undefined;
     let port: number | undefined;
+    const httpBot = botConfig.role !== 'worker' && !botConfig.slack.appToken;
+    // Bolt's HTTP receiver serves the operations routes itself; otherwise they get a server on PORT,
+    // started first so that probes are answered while the rest starts.
+    if (!httpBot) port = await ops.serve(botConfig.port);
     if (botConfig.role !== 'worker') {
       const queue = new BullRunQueue({ connection: redis, prefix, retentionMs: botConfig.jobRetentionMs });
       const plan = createPlanFunction(engineConfig, logger);
@@ -78,9 +82,13 @@ export async function startService(
           }
         },
         logger,
+        slackObserver: ops.slackObserver,
+        httpRoutes: ops.routes,
       });
+      ops.attachBot(bot);
       writer = bot.writer;
-      port = (await bot.start()).port;
+      const started = await bot.start();
+      if (httpBot) port = started.port;
       stops.push(
         () => bot.stop(5_000),
         () => queue.close(),
@@ -94,6 +102,7 @@ export async function startService(
           api: chatApiOf(createSlackWebClient(botConfig.slack, { logger })),
           retryMs: botConfig.slack.retryMs,
           logger,
+          observer: ops.slackObserver,
         });
       const worker = await startRunWorker({
         redisUrl: botConfig.redisUrl,
@@ -108,7 +117,9 @@ export async function startService(
         reporterFor: createSlackRunReporter({ writer: workerWriter, logger }),
         logger,
         env: engineEnv,
+        observer: ops.runObserver(workerWriter),
       });
+      ops.attachWorker(worker);
       // The worker goes first on shutdown: its runs reach a safe point while Slack still gets news.
       stops.unshift(() => worker.close());
       logger.info({ worker: worker.id, concurrency: botConfig.workerConcurrency }, 'worker started');
@@ -121,11 +132,13 @@ export async function startService(
       stop: async () => {
         for (const stop of stops)
           await stop().catch((error: unknown) => logger.error({ err: error }, 'stopping failed'));
+        await ops.stop();
         redis.disconnect();
       },
     };
   } catch (error) {
     for (const stop of stops) await stop().catch(() => undefined);
+    await ops.stop().catch(() => undefined);
     redis.disconnect();
     await stopLab?.();
     throw error;

@@ -80,6 +80,10 @@ export function parseCliArguments(argv: string[]): CliArguments {
     .split(',')
     .map((h) => h.trim())
     .filter(Boolean);
+  // `--ignore-hosts "$HOSTS"` with an empty variable must not quietly reboot the hosts meant to be skipped.
+  if (values['ignore-hosts'] !== undefined && ignoreHosts.length === 0) {
+    throw new UsageError('--ignore-hosts needs a comma-separated list of host names');
+  }
   for (const host of ignoreHosts) {
     if (!HOST_NAME_PATTERN.test(host))
       throw new UsageError(`--ignore-hosts: ${JSON.stringify(host)} is not a host name`);

@@ -134,7 +134,7 @@ export class RollingReboot {
         await this.#save();
       }
       if (cp.phase === 'restoring') {
-        await this.#restoreCluster();
+        await this.#restoreAfterLastHost();
         if (this.request.restorePlacement) {
           cp.phase = 'restoring_placement';
           await this.#save();
@@ -257,6 +257,20 @@ export class RollingReboot {
     }
     if (failures.length > 0)
       throw new StopSafelyError(`could not restore ${failures.join('; ')}`, ['RESTORE_FAILED', ...failures]);
+  }
+
+  /**
+   * Every host is done: a restore that fails (a CloudStack 5xx, a timeout) is tried once more before
+   * a human is called, so a passing hiccup does not turn a finished reboot into a failed run.
+   */
+  async #restoreAfterLastHost(): Promise<void> {
+    try {
+      await this.#restoreCluster();
+    } catch (error) {
+      if (error instanceof LockLostError || this.control.hardStop?.aborted) throw error;
+      this.deps.emit({ type: 'warning', message: `${describeError(error)}; trying once more` });
+      await this.#restoreCluster();
+    }
   }
 
   async #waitForManagedState(wanted: 'Managed' | 'Unmanaged'): Promise<void> {
@@ -679,10 +693,12 @@ export class RollingReboot {
       cp.abortRequested = false;
       await this.#save().catch(() => undefined);
       const leftChanged = this.leftChanged();
+      const why = this.control.hardStop.reason;
       this.deps.emit({
         type: 'needs_attention',
         host: this.#currentName(),
-        reason: 'stopped at once (hard stop)',
+        reason:
+          why instanceof LockLostError ? `stopped at once: ${why.message}` : 'stopped at once (hard stop)',
         leftChanged,
       });
       return { status: 'stopped', leftChanged };
@@ -708,6 +724,8 @@ export class RollingReboot {
     // Not mid-reboot: put the current host back in service and restore the cluster.
     const detail = error instanceof StopSafelyError ? error.detail : errorDetail(error);
     const reason = error instanceof StopSafelyError ? error.message : describeError(error);
+    // Every host is done and the restore was already tried twice: what is still changed needs a human.
+    if (cp.phase === 'restoring') return this.#needsAttention(cp.cluster.name, reason);
     try {
       await this.#reenableCurrentHost();
       if (cp.phase !== 'restoring_placement') await this.#restoreCluster();

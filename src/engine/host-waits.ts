@@ -65,11 +65,14 @@ export async function waitUntilBack(
   signal?: AbortSignal,
 ): Promise<{ agentStartTime: number }> {
   const attemptMs = Math.max(timings.pollIntervalMs * 4, 10_000);
+  // How far the host got, so "not back" tells a dead host from one whose XAPI did not start.
+  let reached = 'SSH never answered on a new boot';
   try {
     return await pollUntil(
       async () => {
         const { bootId } = await shell.probe(host.address);
         if (host.bootIdBefore !== undefined && bootId === host.bootIdBefore) return undefined;
+        reached = 'SSH answers on a new boot, but XAPI never showed its agent restarted';
         const record = await withTimeout(
           xapi.getHost(host.ref),
           attemptMs,
@@ -78,6 +81,7 @@ export async function waitUntilBack(
         const agentStartTime = record.agentStartTime ?? 0;
         if (host.agentStartTimeBefore !== undefined && agentStartTime <= host.agentStartTimeBefore)
           return undefined;
+        reached = 'SSH and the XAPI agent are back, but XAPI never showed the host live';
         const metrics = await withTimeout(
           xapi.getHostMetrics(),
           attemptMs,
@@ -103,8 +107,10 @@ export async function waitUntilBack(
         { cause: error },
       );
     }
-    throw new NeedsAttentionError(host.name, `${host.name} is not back: ${describeError(error)}`, {
-      cause: error,
-    });
+    throw new NeedsAttentionError(
+      host.name,
+      `${host.name} is not back: ${describeError(error)}; ${reached}`,
+      { cause: error },
+    );
   }
 }

@@ -116,6 +116,18 @@ export class RedisRunStore implements RunStore {
       .filter((run): run is RunRecord => run !== undefined);
   }
 
+  /** The states of the newest `limit` runs, one field each (for metrics: no plans are read). */
+  async statesOfRecent(limit: number): Promise<RunState[]> {
+    const ids = await this.redis.zrevrange(`${this.prefix}:runs`, 0, Math.max(0, limit - 1));
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.#key(id), 'state');
+    const answers = (await pipeline.exec()) ?? [];
+    return answers
+      .map(([, state]) => (typeof state === 'string' ? (JSON.parse(state) as RunState) : undefined))
+      .filter((state): state is RunState => state !== undefined);
+  }
+
   async activeRun(cluster: string): Promise<RunRecord | undefined> {
     // Active runs are among the newest few; a cluster rarely has more than a handful of runs a day.
     const recent = await this.listRecent({ cluster, limit: 50 });

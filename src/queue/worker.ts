@@ -58,12 +58,27 @@ export interface RunWorkerOptions {
   workerId?: string;
   /** How often abort, Continue and lock waits are polled. */
   controlPollMs?: number;
+  /** Told about each run (metrics, structured logs, stall alarm). */
+  observer?: RunObserver;
+}
+
+/** Sees the runs of a worker as they go; must not throw. */
+export interface RunObserver {
+  /** The run is now `running` on this worker, under its cluster's lock. */
+  runStarted(run: RunRecord): void;
+  event(run: RunRecord, event: TimedEvent): void;
+  /** This worker stopped running it (any ending, a suspension, a lost lock); ignores runs never started. */
+  runEnded(run: RunRecord, status: string): void;
+  /** An attempt to take the cluster's lock found it held by someone else. */
+  lockBusy(cluster: string): void;
 }
 
 export interface RunWorker {
   readonly id: string;
   /** Stops taking jobs, suspends running runs at their next host, then closes (SIGTERM). */
   close(): Promise<void>;
+  /** Taking jobs: started and not closing. */
+  isRunning(): boolean;
 }
 
 /** The actor of every entry a worker writes is `worker:<its id>`. */
@@ -147,6 +162,10 @@ class QueueRunWorker implements RunWorker {
     await withTimeout(worker.waitUntilReady(), REDIS_CALL_TIMEOUT_MS, 'connecting the queue worker to Redis');
   }
 
+  isRunning(): boolean {
+    return !this.#closing && (this.#worker?.isRunning() ?? false);
+  }
+
   close(): Promise<void> {
     this.#closed ??= this.#shutdown();
     return this.#closed;
@@ -219,10 +238,14 @@ class QueueRunWorker implements RunWorker {
     }
     const lock = await this.#acquireLock(run, `${this.id}/${job.id}`);
     if (!lock) return 'lock_busy';
-    lock.onLost(() => active.stop.abort());
+    // The reason reaches the engine, which tells the team why it stopped at once.
+    lock.onLost(() => active.stop.abort(new LockLostError(run.cluster, lock.token)));
+    let status = 'error';
     try {
-      return await this.#runUnderLock(run, lock, active);
+      status = await this.#runUnderLock(run, lock, active);
+      return status;
     } finally {
+      this.#observe((observer) => observer.runEnded(run, status));
       await lock.release();
     }
   }
@@ -243,6 +266,7 @@ class QueueRunWorker implements RunWorker {
       }
       const lock = await acquireClusterLock(this.#redis, prefix, run.cluster, owner, lockTtlMs);
       if (lock) return lock;
+      this.#observe((observer) => observer.lockBusy(run.cluster));
       if (Date.now() >= deadline) {
         const holder = await this.#redis.get(clusterLockKey(prefix, run.cluster)).catch(() => null);
         await this.#audit(runAudit(run, 'lock_busy', { holder, state: run.state }));
@@ -263,12 +287,16 @@ class QueueRunWorker implements RunWorker {
       return 'skipped';
     }
     const record = started.record;
+    // Every line about this run carries its id and cluster (the engine's and the XAPI client's too).
+    const log = this.#log.child({ runId: record.runId, cluster: record.cluster });
+    this.#observe((observer) => observer.runStarted(record));
     const checkpoints = new RedisCheckpointStore(this.#redis, this.#options.prefix, lock, () =>
       active.stop.abort(),
     );
-    const progress = new RunProgress(record, this.#options.reporterFor(record), this.#log, {
+    const progress = new RunProgress(record, this.#options.reporterFor(record), log, {
       audit: (entry) => this.#audit(entry),
       update: (patch) => runStore.update(record.runId, patch),
+      observe: (run, event) => this.#observe((observer) => observer.event(run, event)),
     });
     let outcome: RunOutcome;
     let resumed = false;
@@ -283,7 +311,7 @@ class QueueRunWorker implements RunWorker {
       try {
         const deps = this.#createDeps(
           this.#config,
-          { emit: (event) => progress.event(event), logger: this.#log, checkpoints },
+          { emit: (event) => progress.event(event), logger: log, checkpoints },
           record,
         );
         outcome = await runRollingReboot(deps, request, control);
@@ -451,6 +479,15 @@ class QueueRunWorker implements RunWorker {
     return 'lock_lost';
   }
 
+  #observe(tell: (observer: RunObserver) => void): void {
+    if (!this.#options.observer) return;
+    try {
+      tell(this.#options.observer);
+    } catch (error) {
+      this.#log.warn({ err: describeError(error) }, 'run observer failed');
+    }
+  }
+
   async #audit(entry: WorkerAuditEntry): Promise<void> {
     try {
       await withTimeout(
@@ -470,6 +507,7 @@ class QueueRunWorker implements RunWorker {
 interface ProgressSinks {
   audit(entry: WorkerAuditEntry): Promise<void>;
   update(patch: Partial<Pick<RunRecord, 'hostsDone' | 'hostsTotal'>>): Promise<unknown>;
+  observe(run: RunRecord, event: TimedEvent): void;
 }
 
 /**
@@ -497,6 +535,7 @@ class RunProgress {
     } catch (error) {
       this.log.warn({ runId: this.record.runId, err: describeError(error) }, 'reporter failed on an event');
     }
+    this.sinks.observe(this.record, timed);
     this.#record(event);
   }
 

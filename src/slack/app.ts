@@ -6,7 +6,7 @@
  * (the confirm dialog proves nothing), and every request, approval, refusal and click is audited.
  */
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { App, type BlockAction, type ButtonAction, type RespondArguments, type RespondFn } from '@slack/bolt';
 import type { BotConfig } from '../bot-config.js';
 import type { Finding, PlanSummary } from '../engine/events.js';
@@ -42,9 +42,15 @@ import {
   chatApiOf,
   createSlackWebClient,
   SLACK_REQUEST_TIMEOUT_MS,
+  type SlackCallObserver,
   SlackWriter,
   slackLoggerFrom,
 } from './slack-writer.js';
+
+/** The part of Bolt's SocketModeReceiver that tells whether the websocket is open. */
+interface SocketModeReceiverView {
+  client?: { websocket?: { isActive(): boolean } };
+}
 
 export const SLASH_COMMAND = '/reboot-cluster';
 export const EVENTS_PATH = '/slack/events';
@@ -82,6 +88,13 @@ export interface SlackAppDeps {
   sweepIntervalMs?: number;
   /** Spacing of Slack calls per channel (Slack allows about one post a second). */
   minSlackIntervalMs?: number;
+  /** Told the outcome of each Web API call of the thread writer (metrics, health). */
+  slackObserver?: SlackCallObserver;
+  /** HTTP mode: GET routes served next to /slack/events (health, metrics); a bare /healthz otherwise. */
+  httpRoutes?: ReadonlyArray<{
+    path: string;
+    handler(request: IncomingMessage, response: ServerResponse): void;
+  }>;
 }
 
 export interface SlackBot {
@@ -93,6 +106,8 @@ export interface SlackBot {
   stop(flushMs?: number): Promise<void>;
   /** Marks approvals past their expiry as expired and updates their messages; returns how many. */
   sweepExpiredApprovals(): Promise<number>;
+  /** Whether Slack's requests can reach this bot: HTTP server listening, or Socket Mode connected. */
+  receiverStatus(): { ok: boolean; detail: string };
 }
 
 const RESPOND_TIMEOUT_MS = 10_000;
@@ -121,6 +136,7 @@ class SlackBotImpl implements SlackBot {
       api: chatApiOf(this.#api),
       retryMs: config.slack.retryMs,
       minIntervalMs: deps.minSlackIntervalMs,
+      observer: deps.slackObserver,
       logger,
     });
     this.#authorizer = new Authorizer(config.access, new SlackUsergroupDirectory(this.#api));
@@ -135,7 +151,7 @@ class SlackBotImpl implements SlackBot {
         : {
             signingSecret: config.slack.signingSecret,
             endpoints: EVENTS_PATH,
-            customRoutes: [
+            customRoutes: deps.httpRoutes?.map((route) => ({ ...route, method: ['GET'] })) ?? [
               {
                 path: '/healthz',
                 method: ['GET'],
@@ -175,6 +191,17 @@ class SlackBotImpl implements SlackBot {
     this.#server = started as Server;
     const address = this.#server.address();
     return { port: typeof address === 'object' && address ? address.port : undefined };
+  }
+
+  receiverStatus(): { ok: boolean; detail: string } {
+    if (!this.#socketMode) {
+      const listening = this.#server?.listening ?? false;
+      return { ok: listening, detail: listening ? 'HTTP receiver listening' : 'HTTP receiver not listening' };
+    }
+    // Bolt keeps its Socket Mode receiver private; its client's websocket says whether Slack is connected.
+    const receiver = (this.app as unknown as { receiver?: SocketModeReceiverView }).receiver;
+    const connected = receiver?.client?.websocket?.isActive() ?? false;
+    return { ok: connected, detail: connected ? 'Socket Mode connected' : 'Socket Mode not connected' };
   }
 
   async stop(flushMs = 5_000): Promise<void> {
@@ -425,7 +452,8 @@ class SlackBotImpl implements SlackBot {
         await this.#guarded(respond, () =>
           this.#click(respond, {
             action: action.action_id as RunActionId,
-            runId: action.value ?? '',
+            // Slack sends a string; anything else (an array would stringify to a real id) is no run.
+            runId: typeof action.value === 'string' ? action.value : '',
             userId: body.user.id,
             channel: (body.container?.channel_id as string | undefined) ?? body.channel?.id,
             messageTs: (body.container?.message_ts as string | undefined) ?? body.message?.ts,

@@ -113,7 +113,8 @@ function packLines(lines: string[], maxSections: number, what: string): KnownBlo
 
 /**
  * Caps the message at 50 blocks (keeping the last ones: buttons and footers live there), and gives
- * every block an id unique to this version of the message.
+ * every block an id unique to this version of the message. `text` is mrkdwn too (Slack notifies
+ * the mentions in it): whatever came from outside must be escaped in it as in the blocks.
  */
 function finish(kind: string, text: string, blocks: KnownBlock[]): SlackMessage {
   let kept = blocks;
@@ -468,10 +469,11 @@ export function hostMessage(view: HostView): SlackMessage {
     view.status === 'done' ? ':white_check_mark:' : view.status === 'halted' ? ':warning:' : ':gear:';
   const title = `${icon} *Host ${view.index}/${view.total}: ${escapeText(view.host)}* · ${plural(view.vms, 'VM')}${done ? ` · done in ${seconds(done.seconds)}` : ''}`;
   const lines = [`${slackTime(view.startedAt)} started`, ...view.steps.map(hostStepLine)];
-  return finish('host', `Host ${view.index}/${view.total} ${view.host}: ${view.status.replace('_', ' ')}`, [
-    section(title),
-    ...packLines(lines, 6, 'steps'),
-  ]);
+  return finish(
+    'host',
+    `Host ${view.index}/${view.total} ${escapeText(view.host)}: ${view.status.replace('_', ' ')}`,
+    [section(title), ...packLines(lines, 6, 'steps')],
+  );
 }
 
 function hostStepLine(step: HostStep): string {
@@ -537,7 +539,7 @@ export function clusterStepText(event: TimedEvent): string | undefined {
 }
 
 export function stepLogMessage(title: string, lines: Array<{ at: string; text: string }>): SlackMessage {
-  return finish('steps', title, [
+  return finish('steps', escapeText(title), [
     section(`*${escapeText(title)}*`),
     ...packLines(
       lines.map((line) => `${slackTime(line.at)} ${line.text}`),
@@ -555,7 +557,7 @@ export function startedMessage(options: { resumed: boolean; worker?: string; at:
 }
 
 export function noticeMessage(icon: string, text: string): SlackMessage {
-  return finish('notice', text, [section(`${icon} ${escapeText(text)}`)]);
+  return finish('notice', escapeText(text), [section(`${icon} ${escapeText(text)}`)]);
 }
 
 /** "<@U> approved the run at …" in the thread: who did what, for the audit trail. */
@@ -589,7 +591,7 @@ export function abortedMessage(
 }
 
 export function failedMessage(event: Extract<TimedEvent, { type: 'failed' }>): SlackMessage {
-  return finish('failed', `Rolling reboot failed: ${event.reason}`, [
+  return finish('failed', `Rolling reboot failed: ${escapeText(event.reason)}`, [
     section(`:x: *Failed* ${when(event.at)}: ${escapeText(event.reason)}`),
     section(`\`\`\`${escapeText(clip(event.error.join(' '), 2800))}\`\`\``),
     ...leftChangedBlocks(event.leftChanged),
@@ -597,7 +599,7 @@ export function failedMessage(event: Extract<TimedEvent, { type: 'failed' }>): S
 }
 
 export function needsAttentionMessage(event: Extract<TimedEvent, { type: 'needs_attention' }>): SlackMessage {
-  return finish('attention', `${event.host} needs attention`, [
+  return finish('attention', `${escapeText(event.host)} needs attention`, [
     section(
       `:warning: *${escapeText(event.host)} needs attention* ${when(event.at)}: ${escapeText(event.reason)}\nThe run halted and goes no further. Fix the host, then click *Resume* on the run's message, or *Finish* once you have put the cluster back by hand.`,
     ),
@@ -632,14 +634,14 @@ function ephemeral(kind: string, text: string, blocks: KnownBlock[]): EphemeralM
 }
 
 export function usageMessage(error?: string): EphemeralMessage {
-  return ephemeral('usage', error ? `Invalid command: ${error}` : 'How to use /reboot-cluster', [
+  return ephemeral('usage', error ? `Invalid command: ${escapeText(error)}` : 'How to use /reboot-cluster', [
     ...(error ? [section(`:warning: ${escapeText(error)}`)] : []),
     section(SLASH_USAGE),
   ]);
 }
 
 export function refusalMessage(reason: string): EphemeralMessage {
-  return ephemeral('refusal', reason, [section(`:no_entry: ${escapeText(reason)}`)]);
+  return ephemeral('refusal', escapeText(reason), [section(`:no_entry: ${escapeText(reason)}`)]);
 }
 
 /** Like `refusalMessage`, for reasons that carry Slack markup the bot wrote itself (mentions, links). */
@@ -648,7 +650,7 @@ export function refusalMarkup(mrkdwn: string): EphemeralMessage {
 }
 
 export function infoMessage(text: string): EphemeralMessage {
-  return ephemeral('info', text, [section(escapeText(text))]);
+  return ephemeral('info', escapeText(text), [section(escapeText(text))]);
 }
 
 export function busyMessage(active: RunRecord, permalink?: string): EphemeralMessage {

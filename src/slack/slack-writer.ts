@@ -57,6 +57,15 @@ export interface SlackWriterOptions {
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   logger?: Logger;
+  /** Told the outcome of every call (metrics, health). */
+  observer?: SlackCallObserver;
+}
+
+export type SlackCallOutcome = { ok: true } | { ok: false; error: string; retrying: boolean };
+
+/** Sees every Web API call the writer makes; must not throw. */
+export interface SlackCallObserver {
+  callEnded(call: 'post' | 'update', outcome: SlackCallOutcome): void;
 }
 
 export interface WriterStats {
@@ -243,11 +252,13 @@ export class ChannelWriter {
         if (result.ok) {
           this.#queue.shift();
           this.stats.sent += 1;
+          this.#observe(op.kind, { ok: true });
           attempt = 0;
           continue;
         }
         const delay = result.retryAfterMs ?? this.#backoff(attempt);
         if (!result.retryable || Date.now() + delay > op.deadline) {
+          this.#observe(op.kind, { ok: false, error: result.error, retrying: false });
           this.#queue.shift();
           this.#drop(op, result.error);
           attempt = 0;
@@ -255,6 +266,7 @@ export class ChannelWriter {
         }
         attempt += 1;
         this.stats.retried += 1;
+        this.#observe(op.kind, { ok: false, error: result.error, retrying: true });
         this.options.logger?.info(
           { channel: this.channelId, call: op.kind, error: result.error, retryInMs: delay },
           'Slack call failed; retrying',
@@ -303,6 +315,14 @@ export class ChannelWriter {
       return { ok: true };
     } catch (error) {
       return classify(error);
+    }
+  }
+
+  #observe(call: Op['kind'], outcome: SlackCallOutcome): void {
+    try {
+      this.options.observer?.callEnded(call, outcome);
+    } catch (error) {
+      this.options.logger?.warn({ err: describeError(error) }, 'Slack call observer failed');
     }
   }
 

@@ -97,10 +97,31 @@ interface MethodResponseDeserializer {
   ): void;
 }
 
-// The package ships no types for its deserializer module; this is the one function used.
-const Deserializer = createRequire(import.meta.url)(
-  'xmlrpc/lib/deserializer',
-) as new () => MethodResponseDeserializer;
+interface DeserializerInternals {
+  onDone(this: DeserializerInternals): void;
+  onError(this: DeserializerInternals, error: unknown): void;
+}
+
+// The package ships no types for its deserializer module; this is the one function used. It is the
+// same module the package's client parses answers with.
+const Deserializer = createRequire(import.meta.url)('xmlrpc/lib/deserializer') as {
+  prototype: DeserializerInternals;
+} & (new () => MethodResponseDeserializer);
+
+// xmlrpc 1.3 builds the error for a `<fault>` in the parser's end handler without a try: an empty
+// `<fault/>` throws there, outside any callback, and would crash the whole process. Route it to
+// the parser's own error path instead.
+const onDone = Deserializer.prototype.onDone;
+Deserializer.prototype.onDone = function guardedOnDone() {
+  try {
+    onDone.call(this);
+  } catch (error) {
+    this.onError(error);
+  }
+};
+
+/** Far above the largest real answer (all VM records of a big pool are a few MiB). */
+export const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
 type ClientOptions = Exclude<Parameters<typeof xmlrpc.createClient>[0], string>;
 
@@ -113,6 +134,7 @@ interface PassThroughClientOptions extends ClientOptions {
 
 interface ClientFailure extends Error {
   code?: unknown;
+  faultCode?: unknown;
   res?: http.IncomingMessage;
 }
 
@@ -131,12 +153,20 @@ function rawMethodCall(
       : new http.Agent({ keepAlive: false });
   let connected = false;
   const sockets: Socket[] = [];
+  // The xmlrpc package keeps the whole body and its parse in memory with no limit: count what
+  // arrives on the socket and give up once it is more than any xapi answer could be.
+  let received = 0;
+  let tooLarge = () => {};
   const createConnection = agent.createConnection.bind(agent) as (...args: unknown[]) => Socket;
   (agent as unknown as { createConnection: (...args: unknown[]) => Socket }).createConnection = (...args) => {
     const socket = createConnection(...args);
     sockets.push(socket);
     socket.once(endpoint.protocol === 'https' ? 'secureConnect' : 'connect', () => {
       connected = true;
+    });
+    socket.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > MAX_RESPONSE_BYTES) tooLarge();
     });
     return socket;
   };
@@ -171,6 +201,14 @@ function rawMethodCall(
       options.timeoutMs,
     );
     options.signal?.addEventListener('abort', onAbort, { once: true });
+    tooLarge = () =>
+      finish(() =>
+        reject(
+          new XapiProtocolError(
+            `XAPI ${method} on ${target} answered more than ${MAX_RESPONSE_BYTES} bytes; gave up reading it`,
+          ),
+        ),
+      );
 
     const clientOptions: PassThroughClientOptions = {
       host: endpoint.address,
@@ -212,6 +250,12 @@ function classifyFailure(
   target: string,
   connected: boolean,
 ): Error {
+  // An XML-RPC <fault> (the package copies faultCode to `code`) is an answer, not a network failure.
+  if ('faultCode' in error) {
+    return new XapiProtocolError(
+      `XAPI ${method} on ${target} answered an XML-RPC fault instead of a XAPI envelope`,
+    );
+  }
   if (typeof error.code === 'string') {
     return new XapiCallTransportError(
       `XAPI ${method} on ${target} failed: ${error.message.includes(error.code) ? error.message : `${error.code} ${error.message}`}`,
@@ -224,7 +268,7 @@ function classifyFailure(
   if (error.res) {
     const status = error.res.statusCode ?? 0;
     return new XapiProtocolError(
-      `XAPI ${method} on ${target} did not answer an XML-RPC response (HTTP ${status}): ${error.message}`,
+      `XAPI ${method} on ${target} did not answer an XML-RPC response (HTTP ${status}): ${parseFailure(error.message)}`,
     );
   }
   return new XapiCallTransportError(
@@ -234,6 +278,15 @@ function classifyFailure(
     'UNKNOWN',
     connected,
   );
+}
+
+/**
+ * The parser's complaint without the text it quotes ("Expected an integer but got '…'"): that text
+ * is whatever the server sent, possibly huge, possibly an echo of the request (and so of the password).
+ */
+function parseFailure(message: string): string {
+  const firstLine = message.split('\n')[0] ?? '';
+  return firstLine.replace(/'[\s\S]*'/, '(value not shown)').slice(0, 200);
 }
 
 function decodeEnvelope(raw: unknown, method: string, host: string): unknown {

@@ -1,0 +1,239 @@
+/**
+ * Fault matrix: Redis restarts in the middle of a run. With its data kept (AOF, as production Redis
+ * for BullMQ must run) the worker reconnects and the run goes on to done. Restarted empty (no
+ * persistence: the lock, the checkpoint and the run record are gone), the worker touches nothing
+ * more and tells the team exactly what it left changed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Lab } from '../../lab/lab.js';
+import { RedisAuditLog } from '../../src/audit/audit-log.js';
+import { createRedis } from '../../src/queue/redis.js';
+import { BullRunQueue } from '../../src/queue/run-queue.js';
+import { RedisRunStore } from '../../src/queue/run-store.js';
+import { unreportedChanges } from '../support/fault-checks.js';
+import { startTestLab } from '../support/lab-cli.js';
+import { until } from '../support/lab-waits.js';
+import {
+  auditActions,
+  createApprovedRun,
+  type QueueFixture,
+  RecordingReporter,
+  startTestWorker,
+  waitForRunState,
+} from '../support/queue-fixtures.js';
+import type { TestRedis } from '../support/redis-server.js';
+
+/** Longer than a restart takes, so the worker's lock outlives the outage it rides out. */
+const LOCK_TTL_MS = 4_000;
+
+let fixture: QueueFixture | undefined;
+let lab: Lab | undefined;
+
+afterEach(async () => {
+  await fixture?.stop();
+  fixture = undefined;
+  await lab?.stop();
+  lab = undefined;
+});
+
+/**
+ * A private redis-server on a free port that keeps its data across `restart()` when `persistent`
+ * (append-only file, fsync on every write) and starts empty otherwise.
+ */
+async function startRedis(persistent: boolean): Promise<TestRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'crb-redis-'));
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    persistent ? 'yes' : 'no',
+    '--appendfsync',
+    'always',
+    '--maxmemory-policy',
+    'noeviction',
+  ];
+  let child = await launch(args);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    prefix: `crbtest${randomBytes(4).toString('hex')}`,
+    restart: async () => {
+      await terminate(child);
+      child = await launch(args);
+    },
+    stop: async () => {
+      await terminate(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function launch(args: string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server not ready in 10 s: ${output}`)), 10_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited with ${code}: ${output.slice(-500)}`));
+    });
+  });
+  return child;
+}
+
+function terminate(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** The queue fixture of test/support/queue-fixtures.ts, over this file's own Redis. */
+function fixtureOn(server: TestRedis): QueueFixture {
+  const redis = createRedis(server.url, 'worker');
+  const built: QueueFixture = {
+    server,
+    redis,
+    runStore: new RedisRunStore(redis, server.prefix),
+    audit: new RedisAuditLog(redis, server.prefix),
+    queue: new BullRunQueue({ connection: redis, prefix: server.prefix, retentionMs: 3_600_000 }),
+    workers: [],
+    stop: async () => {
+      await Promise.all(built.workers.map((worker) => worker.close()));
+      await built.queue.close();
+      await redis.quit().catch(() => redis.disconnect());
+      await server.stop();
+    },
+  };
+  return built;
+}
+
+/** Restarts Redis the moment the lab records an operation of `kind` on `host`; resolves once it is back. */
+function restartRedisOn(current: Lab, server: TestRedis, kind: string, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const unsubscribe = current.log.subscribe((op) => {
+      if (op.kind !== kind || op.host !== host) return;
+      unsubscribe();
+      server.restart().then(resolve, reject);
+    });
+  });
+}
+
+describe('Redis restarts mid-run', () => {
+  it('with its data kept: the worker reconnects after each restart and the run ends done', async () => {
+    lab = await startTestLab({ hosts: 3, vms: 6, haEnabled: true, autoPoweron: true });
+    fixture = fixtureOn(await startRedis(true));
+    const reporter = new RecordingReporter();
+    await startTestWorker(fixture, [lab], {
+      reporter,
+      workerId: 'steady:1',
+      lockTtlMs: LOCK_TTL_MS,
+      stalledIntervalMs: LOCK_TTL_MS,
+    });
+    const run = await createApprovedRun(fixture, 'CLUSTER-1');
+    // Once while host2's VMs migrate, once while host3 reboots.
+    const restarts = Promise.all([
+      restartRedisOn(lab, fixture.server, 'host.disabled', 'host2'),
+      restartRedisOn(lab, fixture.server, 'host.went_down', 'host3'),
+    ]);
+    await fixture.queue.enqueue(run.runId);
+    await restarts;
+
+    const done = await waitForRunState(fixture, run.runId, ['done', 'failed', 'needs_attention', 'aborted']);
+    expect(done.state).toBe('done');
+    expect(done.hostsDone).toBe(3);
+    const report = lab.checkInvariants();
+    expect(report.violations).toEqual([]);
+    expect(report.reboots).toEqual({ host1: 1, host2: 1, host3: 1 });
+
+    // The team saw one uninterrupted run: no halt, no resume, every host, the summary.
+    expect(reporter.starts).toEqual([false]);
+    expect(reporter.ofType('needs_attention')).toEqual([]);
+    expect(reporter.ofType('host_done').map((e) => e.host)).toEqual(['host1', 'host2', 'host3']);
+    await until(() => reporter.outcomes.length > 0, 'the reporter to be told the outcome');
+    expect(reporter.outcomes).toEqual([{ status: 'done', attention: [] }]);
+    // The audit record written before the restarts survived them.
+    const actions = await auditActions(fixture, run.runId);
+    expect(actions.filter((a) => a === 'host_done')).toHaveLength(3);
+    expect(actions[0]).toBe('job_started');
+    expect(actions.at(-1)).toBe('run_finished');
+  }, 45_000);
+
+  it('restarted empty: the worker stops at its next fenced write and says what it left changed', async () => {
+    lab = await startTestLab({ hosts: 3, vms: 6, haEnabled: true, autoPoweron: true });
+    const current = fixtureOn(await startRedis(false));
+    fixture = current;
+    const reporter = new RecordingReporter();
+    await startTestWorker(fixture, [lab], {
+      reporter,
+      workerId: 'amnesiac:1',
+      lockTtlMs: LOCK_TTL_MS,
+      stalledIntervalMs: LOCK_TTL_MS,
+    });
+    const run = await createApprovedRun(fixture, 'CLUSTER-1');
+    const restarted = restartRedisOn(lab, fixture.server, 'host.went_down', 'host2');
+    await fixture.queue.enqueue(run.runId);
+    await restarted;
+
+    const halted = await reporter.waitFor((e) => e.type === 'needs_attention', 'the worker to halt');
+    const haltSeq = lab.log.entries().length;
+    if (halted.type !== 'needs_attention') throw new Error(`expected needs_attention, got ${halted.type}`);
+    expect(halted.reason).toMatch(
+      /^(stopped at once: )?The lock on cluster CLUSTER-1 \(fencing token \d+\) is no longer held by this worker$/,
+    );
+    console.log(JSON.stringify(halted));
+    expect(unreportedChanges(lab, halted.leftChanged)).toEqual([]);
+    expect(halted.leftChanged).toEqual(
+      expect.arrayContaining([
+        'CloudStack cluster CLUSTER-1 is Unmanaged (was Managed)',
+        'already rebooted: host1',
+      ]),
+    );
+    expect(lab.checkInvariants({ expectRestored: false }).violations).toEqual([]);
+    // The worker's last act for this run is its audit entry; by then nothing more was done to the cluster.
+    await until(
+      async () => (await auditActions(current, run.runId)).includes('lock_lost'),
+      'the lock_lost audit',
+    );
+    const touchedAfter = lab.log
+      .entries()
+      .filter(
+        (op) =>
+          op.seq > haltSeq &&
+          /^(host\.(disabled|enabled|reboot_requested)|vm\.migration_started|pool\.)/.test(op.kind),
+      );
+    expect(touchedAfter).toEqual([]);
+    expect(lab.log.ofKind('host.reboot_requested').map((op) => op.host)).toEqual(['host1', 'host2']);
+  }, 45_000);
+});
