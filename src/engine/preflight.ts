@@ -172,6 +172,29 @@ export async function runPreflight(
     );
   }
 
+  // SSH is how the run knows a host is back: a wrong key, passphrase or host key must refuse now,
+  // not after the first host has been emptied.
+  await Promise.all(
+    state.hosts
+      .filter(
+        (host) =>
+          host.uuid !== resumingHost && !result.ignoredHostUuids.includes(host.uuid) && state.isLive(host),
+      )
+      .map(async (host) => {
+        try {
+          await deps.shell.probe(host.address);
+        } catch (error) {
+          blocker(
+            'SSH_CHECK_FAILED',
+            `SSH to ${host.nameLabel} (${host.address}) failed: ${describeError(error)}`,
+            {
+              host: host.nameLabel,
+            },
+          );
+        }
+      }),
+  );
+
   const vmBlockers = await findVmBlockers(xapi, result, state, resume);
   for (const entry of vmBlockers) {
     blocker(

@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -46,9 +47,11 @@ const SECRET = 'hostile-tests-signing-secret';
 const OPS = 'COPS';
 const REQUESTER = 'UREQ';
 const APPROVER = 'UAPP';
-const STRANGER = 'UNOBODY';
-/** Markup Slack would act on (mentions, broadcasts, links) if it arrived unescaped. */
-const LIVE_MARKUP = /<[@!#]|<(?:https?|mailto):/;
+/**
+ * The hostile markup of these tests, live (unescaped): a broadcast, mentions, links. The bot's own
+ * markup (`<@UREQ>` for the requester, `<!date^…>`) is not among them.
+ */
+const LIVE_MARKUP = /<!(?:channel|here|subteam)|<@U0ADMIN|<#C0123|<(?:https?|mailto):[^>]*evil/;
 const HOSTILE_VM_NAMES = ['<!channel> *reboot now*', '<https://evil.example/x|click me> & `id`'];
 
 let redisServer: TestRedis;
@@ -295,10 +298,15 @@ interface RawRequest {
   sign?: boolean;
 }
 
-async function post(h: Harness, request: RawRequest): Promise<{ status: number; text: string }> {
+/**
+ * Posts to the receiver with node:http rather than fetch: an early answer (413 while the body is
+ * still being sent) is read at once, and the rest of the upload dropped.
+ */
+function post(h: Harness, request: RawRequest): Promise<{ status: number; text: string }> {
   const timestamp = Math.floor(Date.now() / 1000);
   const headers: Record<string, string> = {
     'content-type': request.contentType ?? 'application/x-www-form-urlencoded',
+    'content-length': String(Buffer.byteLength(request.body)),
     ...(request.sign === false
       ? {}
       : {
@@ -307,13 +315,36 @@ async function post(h: Harness, request: RawRequest): Promise<{ status: number; 
         }),
     ...request.headers,
   };
-  const response = await fetch(h.eventsUrl, {
-    method: 'POST',
-    headers,
-    body: request.body,
-    signal: AbortSignal.timeout(10_000),
+  const url = new URL(h.eventsUrl);
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const outgoing = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers,
+        timeout: 10_000,
+        // A connection per request: one the server gave up on (413) must not carry the next.
+        agent: false,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          answered = true;
+          resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+          outgoing.destroy();
+        });
+      },
+    );
+    outgoing.on('timeout', () => outgoing.destroy(new Error('no answer within 10 s')));
+    outgoing.on('error', (error) => {
+      if (!answered) reject(error);
+    });
+    outgoing.end(request.body);
   });
-  return { status: response.status, text: await response.text() };
 }
 
 function commandBody(text: string, extra: Record<string, string> = {}): string {
@@ -490,10 +521,9 @@ describe('requests that Slack did not sign, or signed long ago', () => {
       ],
       ['a command whose text is given twice', { body: `${commandBody('CLUSTER-1')}&text=CLUSTER-2+--exec` }],
     ];
-    for (const [name, request] of refused) {
-      const answer = await post(h, request);
-      expect(answer.status, name).toBeGreaterThanOrEqual(400);
-    }
+    // At once: the ones no listener takes end with Bolt's 404 after its 3 s ack timeout.
+    const answers = await Promise.all(refused.map(([, request]) => post(h, request)));
+    for (const [i, [name]] of refused.entries()) expect(answers[i]?.status, name).toBeGreaterThanOrEqual(400);
     expect(await snapshot(h)).toEqual(before);
     expect(h.api.responses('no-actions')).toEqual([]);
   });
@@ -571,22 +601,21 @@ describe('button clicks that do not belong to a run', () => {
         action.action_id = 'approve_all';
       }),
     });
+    // Without a user Bolt cannot build the request's context: 500, and no listener runs.
     expect([noUser.status, noMessage.status, noValue.status, noResponseUrl.status]).toEqual([
-      200, 200, 200, 200,
+      500, 200, 200, 200,
     ]);
     // No listener takes an action id the bot never posts: Bolt answers 404 after its 3 s ack timeout.
     expect(unknownAction.status).toBe(404);
 
-    await h.api.waitFor(() =>
-      ['no-user', 'no-message', 'select'].every((id) => h.api.responses(id).length > 0),
-    );
-    expect(String(h.api.responses('no-user')[0]?.body.text)).toMatch(/^Something went wrong/);
+    await h.api.waitFor(() => ['no-message', 'select'].every((id) => h.api.responses(id).length > 0));
     expect(String(h.api.responses('no-message')[0]?.body.text)).toContain(
       "does not belong to that run's message",
     );
     expect(String(h.api.responses('select')[0]?.body.text)).toContain('does not belong to any run');
     await h.logged(/could not answer through response_url/);
     expect(h.api.responses('unknown-action')).toEqual([]);
+    expect(h.api.responses('no-user')).toEqual([]);
 
     const after = await snapshot(h);
     expect(after.audit.slice(before.audit.length).every((a) => a === 'approve_refused')).toBe(true);
@@ -647,11 +676,21 @@ describe('button clicks that do not belong to a run', () => {
     const h = await start();
     const run = await h.requested(REQUESTER, 'CLUSTER-1 --exec');
     const body = clickPayload(h, run, 'approval', () => {});
-    expect((await post(h, { body })).status).toBe(200);
+    const timestamp = Math.floor(Date.now() / 1000);
+    // Byte for byte the same request: body, timestamp and signature.
+    const request: RawRequest = {
+      body,
+      sign: false,
+      headers: {
+        'x-slack-request-timestamp': String(timestamp),
+        'x-slack-signature': slackSignature(SECRET, timestamp, body),
+      },
+    };
+    expect((await post(h, request)).status).toBe(200);
     await h.api.waitFor(() => h.enqueued.length === 1);
     await h.bot.writer.flush(2_000);
     const before = await snapshot(h);
-    expect((await post(h, { body })).status).toBe(200);
+    expect((await post(h, request)).status).toBe(200);
     await h.api.waitFor(() => h.api.responses('approval').length > 0);
     expect(String(h.api.responses('approval')[0]?.body.text)).toContain('Already approved');
     const after = await snapshot(h);
@@ -717,9 +756,9 @@ describe('command text with Slack markup and shell metacharacters', () => {
     expect(cloudstack.length).toBeGreaterThan(0);
     expect(calls.some((op) => op.kind === 'xapi.call')).toBe(true);
     const listClusters = cloudstack.find((op) => op.detail?.command === 'listClusters');
-    expect((listClusters?.detail?.params as Record<string, string>).name).toBe('CLUSTER-1');
+    expect((listClusters?.detail?.params as Record<string, string> | undefined)?.name).toBe('CLUSTER-1');
     for (const op of cloudstack) {
-      for (const value of Object.values(op.detail?.params as Record<string, string>)) {
+      for (const value of Object.values((op.detail?.params ?? {}) as Record<string, string>)) {
         expect(value).toMatch(/^[A-Za-z0-9._:-]*$/);
       }
     }
