@@ -1,77 +1,145 @@
 /**
- * Slash-command ack latency: `count` correctly signed commands sent at once to the bot's HTTP
+ * Slash-command ack latency: `concurrent` correctly signed commands sent at once to the bot's HTTP
  * receiver, timed from sending to the response headers (what Slack's 3-second ack limit measures).
  * `help` is acked with its answer, `status` acked then answered via response_url, a dry run acked
- * then planned against the lab.
+ * then planned against the lab. The same load against a bare HTTP server gives the floor: what the
+ * generator and the loopback cost on this machine.
  */
-
-import { type BotFixture, OPS_CHANNEL, REQUESTER } from './bot-fixture.js';
+import { type BotFixture, OPS_CHANNEL, REQUESTER, SIGNING_SECRET } from './bot-fixture.js';
+import { spawnBenchChild } from './processes/child.js';
+import { type CommandAnswer, sendAtOnce } from './signed-commands.js';
 import { percentile, round } from './stats.js';
 
 export interface AckBatch {
   command: string;
+  /** 'bot', or 'floor' for the bare server. */
+  target: 'bot' | 'floor';
+  /** All at once, or one after the other (latency without queueing, for comparison). */
+  mode: 'burst' | 'sequential';
   concurrent: number;
+  sent: number;
   answered200: number;
   p50Ms: number;
   p90Ms: number;
   p99Ms: number;
   maxMs: number;
   /** The bot process's resident memory after the batch. */
-  botRssMiB: number;
+  botRssMB?: number;
+  /** Dry runs: how the runs the batch created ended (planned in full, or refused as a duplicate). */
+  runStates?: Record<string, number>;
 }
 
-const COMMANDS = [
-  { label: 'help', text: 'help' },
-  { label: 'status', text: 'status' },
-  { label: 'dry run', text: 'CLUSTER-1' },
-];
-const WARM_UP = 5;
+/** Commands sent one after the other, for the latency of one command with nothing queued. */
+const SEQUENTIAL = 50;
 
-export async function measureAcks(fixture: BotFixture, concurrent: number): Promise<AckBatch[]> {
-  const batches: AckBatch[] = [];
-  for (const { label, text } of COMMANDS) {
-    // A long-running bot is warm: a few sequential commands first, not timed.
-    for (let i = 0; i < WARM_UP; i++) await send(fixture, text, `warm-${label}-${i}`);
-    const answers = await Promise.all(
-      Array.from({ length: concurrent }, (_, i) => send(fixture, text, `${label}-${i}`)),
-    );
-    await idle(fixture);
-    const ms = answers.map((a) => a.ms);
-    const rss = fixture.service.lines.filter((l) => l.kind === 'usage').at(-1)?.rssBytes;
-    batches.push({
-      command: label,
-      concurrent,
-      answered200: answers.filter((a) => a.status === 200).length,
-      p50Ms: round(percentile(ms, 50), 1),
-      p90Ms: round(percentile(ms, 90), 1),
-      p99Ms: round(percentile(ms, 99), 1),
-      maxMs: round(percentile(ms, 100), 1),
-      botRssMiB: round(Number(rss ?? Number.NaN) / 2 ** 20, 0),
-    });
+export const ACK_COMMANDS = {
+  help: 'help',
+  status: 'status',
+  'dry run': 'CLUSTER-1',
+} as const;
+
+export type AckCommand = keyof typeof ACK_COMMANDS;
+
+/**
+ * One kind of command, `concurrent` at once, after an untimed batch (a running bot is warm). A dry
+ * run that does not collide with another posts its plan to the channel, about one a second: run
+ * that kind last, or let the bot's Slack queue drain before measuring anything after it.
+ */
+export async function measureBurst(
+  fixture: BotFixture,
+  concurrent: number,
+  command: AckCommand,
+): Promise<AckBatch> {
+  const url = fixture.requester.eventsUrl;
+  const text = ACK_COMMANDS[command];
+  await burst(url, concurrent, text, fixture, `warm-${command}`);
+  await idle(fixture);
+  const answers = await burst(url, concurrent, text, fixture, command);
+  await idle(fixture);
+  const rss = fixture.service.lines.filter((l) => l.kind === 'usage').at(-1)?.rssBytes;
+  return {
+    ...summarize(command, 'bot', 'burst', answers),
+    botRssMB: round(Number(rss ?? Number.NaN) / 1e6, 0),
+  };
+}
+
+export async function measureSequential(fixture: BotFixture): Promise<AckBatch> {
+  const answers: CommandAnswer[] = [];
+  for (let i = 0; i < SEQUENTIAL; i++)
+    answers.push(...(await burst(fixture.requester.eventsUrl, 1, 'help', fixture, `one-${i}`)));
+  return summarize('help', 'bot', 'sequential', answers);
+}
+
+export async function measureFloor(concurrent: number): Promise<AckBatch> {
+  const echo = spawnBenchChild('bench/processes/echo-process.ts', {});
+  try {
+    const ready = await echo.waitFor((line) => line.kind === 'ready', 'the bare server', 30_000);
+    const url = `http://127.0.0.1:${String(ready.port)}/slack/events`;
+    await burst(url, concurrent, 'help');
+    return summarize('bare HTTP server (floor)', 'floor', 'burst', await burst(url, concurrent, 'help'));
+  } finally {
+    await echo.stop();
   }
-  return batches;
 }
 
-function send(fixture: BotFixture, text: string, id: string) {
-  return fixture.requester.command({
-    text,
-    userId: REQUESTER,
-    channelId: OPS_CHANNEL,
-    responseUrl: fixture.slack.responseUrl(id),
-  });
+function burst(url: string, concurrent: number, text: string, fixture?: BotFixture, id = 'floor') {
+  return sendAtOnce(
+    url,
+    SIGNING_SECRET,
+    Array.from({ length: concurrent }, (_, i) => ({
+      text,
+      userId: REQUESTER,
+      channelId: OPS_CHANNEL,
+      responseUrl: fixture ? fixture.slack.responseUrl(`${id}-${i}`) : 'http://127.0.0.1:9/unused',
+    })),
+  );
+}
+
+function summarize(
+  command: string,
+  target: AckBatch['target'],
+  mode: AckBatch['mode'],
+  answers: ReadonlyArray<{ status: number; ms: number }>,
+): AckBatch {
+  const ms = answers.map((a) => a.ms);
+  return {
+    command,
+    target,
+    mode,
+    concurrent: mode === 'burst' ? answers.length : 1,
+    sent: answers.length,
+    answered200: answers.filter((a) => a.status === 200).length,
+    p50Ms: round(percentile(ms, 50), 1),
+    p90Ms: round(percentile(ms, 90), 1),
+    p99Ms: round(percentile(ms, 99), 1),
+    maxMs: round(percentile(ms, 100), 1),
+  };
 }
 
 /** The work behind the acks (plans, refusals, response_url answers) is done before the next batch. */
 async function idle(fixture: BotFixture): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while ((await fixture.runs.activeRun('CLUSTER-1')) !== undefined || (await planning(fixture))) {
-    if (Date.now() > deadline) throw new Error('the bot did not finish the dry runs within 30 s');
+  const deadline = Date.now() + 60_000;
+  while (await planning(fixture)) {
+    if (Date.now() > deadline) throw new Error('the bot did not finish the dry runs within 60 s');
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
 async function planning(fixture: BotFixture): Promise<boolean> {
-  const ids = await fixture.redis.zrange(`${fixture.redisServer.prefix}:runs:CLUSTER-1`, '0', '-1');
-  for (const id of ids) if ((await fixture.runs.get(String(id)))?.state === 'planning') return true;
-  return false;
+  return (await statesSince(fixture, 0)).planning !== undefined;
+}
+
+/** The states of the cluster's runs created since `since` (the run store indexes them by creation time). */
+async function statesSince(fixture: BotFixture, since: number): Promise<Record<string, number>> {
+  const ids = await fixture.redis.zrangebyscore(
+    `${fixture.redisServer.prefix}:runs:CLUSTER-1`,
+    since,
+    '+inf',
+  );
+  const states: Record<string, number> = {};
+  for (const id of ids) {
+    const state = (await fixture.runs.get(String(id)))?.state ?? 'missing';
+    states[state] = (states[state] ?? 0) + 1;
+  }
+  return states;
 }

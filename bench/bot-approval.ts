@@ -56,7 +56,7 @@ async function oneApproval(fixture: BotFixture, index: number): Promise<Approval
   });
   await slack.waitFor(
     () => roots(fixture).length > rootsBefore && approveValue(roots(fixture).at(-1)) !== undefined,
-    30_000,
+    60_000,
   );
   const plan = roots(fixture).at(-1);
   const runId = approveValue(plan) as string;

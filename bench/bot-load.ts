@@ -36,16 +36,19 @@ export interface LoadResult {
   runStates: Record<string, number>;
   invariantsHeld: number;
   wallS: number;
-  idleRssMiB: number;
-  peakRssMiB: number;
+  idleRssMB: number;
+  peakRssMB: number;
   /** The kernel's high-water mark of the worker's resident memory, start-up included. */
-  maxRssMiB: number;
+  maxRssMB: number;
+  /** The JavaScript heap at its sampled peak: what of the RSS is live objects. */
+  peakHeapUsedMB: number;
   cpuS: number;
   cpuPercentOfOneCore: number;
   slack: SlackTraffic;
 }
 
-const MiB = 2 ** 20;
+/** Megabytes as the target states them (10^6 bytes). */
+const MB = 1e6;
 
 export async function measureWorkerLoad(
   fixture: BotFixture,
@@ -118,9 +121,10 @@ export async function measureWorkerLoad(
         runStates: states,
         invariantsHeld: labs.filter((lab) => lab.checkInvariants().ok).length,
         wallS: round((endedAt - startedAt) / 1000, 1),
-        idleRssMiB: round(idle.rssBytes / MiB, 0),
-        peakRssMiB: round(max(during.map((u) => u.rssBytes)) / MiB, 0),
-        maxRssMiB: round(usageAfter.maxRssBytes / MiB, 0),
+        idleRssMB: round(idle.rssBytes / MB, 1),
+        peakRssMB: round(max(during.map((u) => u.rssBytes)) / MB, 1),
+        maxRssMB: round(usageAfter.maxRssBytes / MB, 1),
+        peakHeapUsedMB: round(max(during.map((u) => u.heapUsedBytes)) / MB, 1),
         cpuS: round(cpuMs / 1000, 1),
         cpuPercentOfOneCore: round((cpuMs / (endedAt - startedAt)) * 100, 0),
         slack: slackTraffic(calls, config.clusters * config.hostsPerCluster),

@@ -4,7 +4,7 @@
  * memory and CPU with many clusters rebooting at once.
  */
 import { TIMING_PRESETS } from '../lab/timing-presets.js';
-import { type AckBatch, measureAcks } from './bot-acks.js';
+import { type AckBatch, measureBurst, measureFloor, measureSequential } from './bot-acks.js';
 import { type ApprovalSample, measureApprovals } from './bot-approval.js';
 import { startBotFixture } from './bot-fixture.js';
 import { type LoadConfig, type LoadResult, measureWorkerLoad } from './bot-load.js';
@@ -74,12 +74,21 @@ export async function runBotBench(
     pollIntervalMs: config.botLab.pollIntervalMs,
   });
   try {
-    progress(`bot: ${config.concurrentCommands} concurrent signed commands per kind`);
-    const acks = await measureAcks(fixture, config.concurrentCommands);
+    const concurrent = config.concurrentCommands;
+    progress(`bot: ${concurrent} signed commands at once: a bare server, then help and status`);
+    const acks = [
+      await measureFloor(concurrent),
+      await measureBurst(fixture, concurrent, 'help'),
+      await measureBurst(fixture, concurrent, 'status'),
+      await measureSequential(fixture),
+    ];
     progress(`bot: ${config.approvalSamples} approved runs, click to first host disabled`);
     const approvals = await measureApprovals(fixture, config.approvalSamples);
     progress(`bot: ${config.load.clusters} clusters rebooting at once in one worker`);
     const load = await measureWorkerLoad(fixture, config.load, progress);
+    // Last: the dry runs leave plans queued for the channel, which nothing after this waits for.
+    progress(`bot: ${concurrent} dry runs at once`);
+    acks.push(await measureBurst(fixture, concurrent, 'dry run'));
     const { timings: _timings, ...loadConfig } = config.load;
     const result: BotResult = {
       config: { ...config, load: loadConfig },
@@ -87,8 +96,10 @@ export async function runBotBench(
       approvals,
       load,
       targets: {
-        ackP99Under100Ms: acks.every((a) => a.p99Ms < 100),
-        workerRssUnder250MB: load.peakRssMiB * 2 ** 20 < 250e6 && load.maxRssMiB * 2 ** 20 < 250e6,
+        ackP99Under100Ms: acks
+          .filter((a) => a.target === 'bot' && a.mode === 'burst')
+          .every((a) => a.p99Ms < 100),
+        workerRssUnder250MB: load.peakRssMB < 250 && load.maxRssMB < 250,
       },
     };
     return { result, tables: tablesOf(result) };
@@ -101,19 +112,27 @@ function tablesOf(result: BotResult): Table[] {
   const { acks, approvals, load, config } = result;
   const ackTable: Table = {
     title: `Slash-command ack latency, ${config.concurrentCommands} signed commands sent at once`,
-    headers: ['command', 'answered 200', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'bot RSS after, MiB'],
+    headers: ['command', 'sent', 'answered 200', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'bot RSS after, MB'],
     rows: acks.map((a) => [
       a.command,
-      `${a.answered200}/${a.concurrent}`,
+      a.mode === 'burst' ? `${a.sent} at once` : `${a.sent}, one at a time`,
+      `${a.answered200}/${a.sent}`,
       a.p50Ms,
       a.p90Ms,
       a.p99Ms,
       a.maxMs,
-      a.botRssMiB,
+      a.botRssMB,
     ]),
     notes: [
-      'Timed in the sending process from request to response headers; the bot (ROLE=all) runs in its own process. Target: p99 under 100 ms ' +
-        `(${result.targets.ackP99Under100Ms ? 'met' : 'missed'}).`,
+      'Each command signed and its connection opened before the clock starts, then all written at once; timed from its write to the first byte of the answer. One untimed batch first (a running bot is warm). The bot (ROLE=all) runs in its own process.',
+      'The floor is the same load against a bare HTTP server in its own process: the load generator and loopback alone.',
+      ...acks
+        .filter((a) => a.runStates)
+        .map(
+          (a) =>
+            `${a.command}: the runs it created ended ${JSON.stringify(a.runStates)} (refused = a duplicate of one in progress).`,
+        ),
+      `Target: p99 under 100 ms with the commands sent at once (${result.targets.ackP99Under100Ms ? 'met' : 'missed'}).`,
     ],
   };
   const approvalTable: Table = {
@@ -190,9 +209,10 @@ function tablesOf(result: BotResult): Table[] {
       'runs done',
       'invariants held',
       'wall s',
-      'RSS idle MiB',
-      'RSS peak MiB',
-      'max RSS MiB',
+      'RSS idle MB',
+      'RSS peak MB',
+      'max RSS MB',
+      'peak JS heap MB',
       'CPU s',
       'CPU % of one core',
     ],
@@ -202,9 +222,10 @@ function tablesOf(result: BotResult): Table[] {
         `${load.runsDone}/${load.config.clusters}`,
         `${load.invariantsHeld}/${load.config.clusters}`,
         load.wallS,
-        load.idleRssMiB,
-        load.peakRssMiB,
-        load.maxRssMiB,
+        load.idleRssMB,
+        load.peakRssMB,
+        load.maxRssMB,
+        load.peakHeapUsedMB,
         load.cpuS,
         load.cpuPercentOfOneCore,
       ],

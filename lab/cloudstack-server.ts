@@ -115,6 +115,8 @@ export async function startLabCloudStack(options: LabCloudStackOptions): Promise
   let managedAt = Number.NEGATIVE_INFINITY;
   let unmanagedAt: number | undefined;
   let neverReconnect = false;
+  // Only a cluster made Managed again while the fault is on keeps its hosts out: hosts already back stay Up.
+  let neverReconnectFrom = Number.NEGATIVE_INFINITY;
   let reconnectAllowedAt = Number.NEGATIVE_INFINITY;
   let stopped = false;
   const startedAt = Date.now();
@@ -148,7 +150,8 @@ export async function startLabCloudStack(options: LabCloudStackOptions): Promise
 
   const hostStatus = (host: LabHost, now: number): string => {
     if (managedState !== 'Managed') return 'Disconnected';
-    if (neverReconnect && managedAt !== Number.NEGATIVE_INFINITY) return 'Disconnected';
+    if (neverReconnect && managedAt !== Number.NEGATIVE_INFINITY && managedAt >= neverReconnectFrom)
+      return 'Disconnected';
     if (!host.live) return 'Alert';
     // The direct-agent scan reconnects hosts some time after the cluster is Managed and the host answers.
     // A host live since before this server started was already connected when it came up.
@@ -366,6 +369,7 @@ export async function startLabCloudStack(options: LabCloudStackOptions): Promise
       },
       neverReconnect(on) {
         if (neverReconnect && !on) reconnectAllowedAt = Date.now();
+        if (!neverReconnect && on) neverReconnectFrom = Date.now();
         neverReconnect = on;
         log.record({ kind: 'cloudstack.fault', detail: { fault: 'neverReconnect', on } });
       },

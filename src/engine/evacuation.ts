@@ -63,6 +63,8 @@ export async function evacuate(
         const retryTo = (await otherDestination(context, migration)) ?? migration.to;
         const second = await migrateOnce(context, migration, retryTo, 2);
         if (second.ok) report.moved++;
+        // The first attempt may still be going (its task was lost, its outcome unknown): wait for it.
+        else if (second.error[0] === VM_BUSY) report.busy.push(migration.vmName);
         else report.failures.push({ vm: migration.vmName, error: second.error });
       }),
     ),

@@ -78,12 +78,14 @@ const botSchema = z.object({
     .array(
       z.object({
         command: z.string(),
-        concurrent: z.number().int(),
+        target: z.enum(['bot', 'floor']),
+        mode: z.enum(['burst', 'sequential']),
+        sent: z.number().int().positive(),
         answered200: z.number().int(),
         p99Ms: nonNegative,
       }),
     )
-    .length(3),
+    .min(5),
   approvals: z
     .array(
       z.object({
@@ -98,7 +100,7 @@ const botSchema = z.object({
     config: z.object({ clusters: z.number().int().positive() }),
     runsDone: z.number().int(),
     invariantsHeld: z.number().int(),
-    peakRssMiB: nonNegative,
+    peakRssMB: nonNegative,
     cpuS: nonNegative,
   }),
 });
@@ -147,7 +149,7 @@ describe('npm run bench -- --quick', () => {
     }
 
     const bot = botSchema.parse(read('bot.json'));
-    for (const batch of bot.acks) expect(batch.answered200).toBe(batch.concurrent);
+    for (const batch of bot.acks) expect(batch.answered200).toBe(batch.sent);
     for (const approval of bot.approvals) {
       expect(approval.runState).toBe('done');
       expect(approval.invariantsHeld).toBe(true);

@@ -7,8 +7,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
+import { CloudStackClient } from '../../src/cloudstack/client.js';
 import { unreportedChanges } from '../support/fault-checks.js';
 import { type CliRun, eventsOf, runCliAgainst, startTestLab, testStateDir } from '../support/lab-cli.js';
+import { until } from '../support/lab-waits.js';
 
 const INTERNAL_ERROR = 'Internal error executing command, please contact your system administrator';
 
@@ -152,7 +154,17 @@ describe('updateCluster fails when the run puts the cluster back', () => {
 describe('CloudStack hosts never return to Up after the cluster is Managed again', () => {
   it('finishes the reboot with an attention item and exit 1; the pool and managed state are restored', async () => {
     lab = await startTestLab({ hosts: 2, vms: 4, haEnabled: true, autoPoweron: true });
+    const current = lab;
+    const hostIds = lab.model.hosts.map((h) => h.uuid);
+    // The cluster was unmanaged and managed again before (an earlier run): its hosts are Up again.
+    const cloud = new CloudStackClient({ ...lab.info.cloudstack, timeoutMs: 5_000 });
+    await cloud.updateCluster({ id: lab.info.cluster.id, managedState: 'Unmanaged' });
+    await cloud.updateCluster({ id: lab.info.cluster.id, managedState: 'Managed' });
+    await until(() => hostIds.every((id) => current.cloudstack.hostState(id) === 'Up'), 'hosts Up again');
+    // From now on the management server does not reconnect agents; hosts already Up stay Up.
     lab.cloudstack.faults.neverReconnect(true);
+    expect(hostIds.map((id) => current.cloudstack.hostState(id))).toEqual(['Up', 'Up']);
+
     const run = await runCliAgainst(lab, ['CLUSTER-1', '--exec', '--json'], {
       STATE_DIR: testStateDir().stateDir,
       CLOUDSTACK_WAIT_TIMEOUT_SECONDS: '2',
@@ -161,8 +173,7 @@ describe('CloudStack hosts never return to Up after the cluster is Managed again
     const report = lab.checkInvariants();
     expect(report.violations).toEqual([]);
     expect(report.reboots).toEqual({ host1: 1, host2: 1 });
-    const hostIds = lab.model.hosts.map((h) => h.uuid);
-    expect(hostIds.map((id) => lab?.cloudstack.hostState(id))).toEqual(['Disconnected', 'Disconnected']);
+    expect(hostIds.map((id) => current.cloudstack.hostState(id))).toEqual(['Disconnected', 'Disconnected']);
 
     const note =
       "CloudStack hosts of CLUSTER-1 are not all Up again: CloudStack to show every host of the cluster Up did not finish within 2 s. Check the management server's agent connections";
@@ -178,6 +189,6 @@ describe('CloudStack hosts never return to Up after the cluster is Managed again
 
     // Once the management server reconnects its agents, the hosts are Up without the bot doing more.
     lab.cloudstack.faults.neverReconnect(false);
-    expect(hostIds.map((id) => lab?.cloudstack.hostState(id))).toEqual(['Connecting', 'Connecting']);
+    expect(hostIds.map((id) => current.cloudstack.hostState(id))).toEqual(['Connecting', 'Connecting']);
   });
 });

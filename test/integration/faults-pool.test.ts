@@ -148,6 +148,42 @@ describe('a host comes back but its XAPI does not', () => {
   });
 });
 
+describe('XAPI forgets its sessions and tasks while a migration is in flight (toolstack restart)', () => {
+  it('waits for the migration whose task was lost instead of failing the run, and finishes', async () => {
+    // Migrations last long enough that the retry finds the first one still going.
+    lab = await startTestLab({ spec: evenPool(3, 2), timings: { migrationOverheadMs: 400 } });
+    const current = lab;
+    let inFlight = '';
+    const unsubscribe = lab.log.subscribe((op) => {
+      if (op.kind === 'vm.migration_started' && op.host === 'host3') {
+        unsubscribe();
+        inFlight = op.vm ?? '';
+        current.faults.expireSessions();
+      }
+    });
+    const run = await runCliAgainst(lab, ['CLUSTER-1', '--exec', '--json'], {
+      STATE_DIR: testStateDir().stateDir,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const report = lab.checkInvariants();
+    expect(report.violations).toEqual([]);
+    expect(report.reboots).toEqual({ host1: 1, host2: 1, host3: 1 });
+
+    // The engine was told the task was lost, its retry was refused as busy, and it waited.
+    const attempts = eventsOf(run, 'migration_failed').filter((e) => e.vm === inFlight);
+    expect(attempts.map((e) => [e.attempt, e.error[0]])).toEqual([
+      [1, 'CRB_XAPI_TRANSPORT'],
+      [2, 'OTHER_OPERATION_IN_PROGRESS'],
+    ]);
+    expect(attempts[0]?.error[1]).toMatch(/was lost .*its outcome is unknown$/);
+    // The lab moved that VM off host3 exactly once: the migration the lost task belonged to.
+    const moves = lab.log.ofKind('vm.migrated').filter((op) => op.vm === inFlight && op.host === 'host3');
+    expect(moves).toHaveLength(1);
+    expect(eventsOf(run, 'finished')[0]?.attention).toEqual([]);
+  });
+});
+
 describe("a host's SSH host key changes across its reboot", () => {
   it('refuses the new key and needs attention naming it; after known_hosts is fixed the same command finishes', async () => {
     lab = await startTestLab({ spec: evenPool(3, 2), haEnabled: true, autoPoweron: true });

@@ -212,14 +212,10 @@ describe('Redis restarts mid-run', () => {
     expect(halted.reason).toMatch(
       /^(stopped at once: )?The lock on cluster CLUSTER-1 \(fencing token \d+\) is no longer held by this worker$/,
     );
-    console.log(JSON.stringify(halted));
     expect(unreportedChanges(lab, halted.leftChanged)).toEqual([]);
-    expect(halted.leftChanged).toEqual(
-      expect.arrayContaining([
-        'CloudStack cluster CLUSTER-1 is Unmanaged (was Managed)',
-        'already rebooted: host1',
-      ]),
-    );
+    // Halted at the renewal during host2's reboot or at the checkpoint after it, whichever came first.
+    expect(halted.leftChanged).toContain('CloudStack cluster CLUSTER-1 is Unmanaged (was Managed)');
+    expect(halted.leftChanged.some((line) => /^already rebooted: host1(, host2)?$/.test(line))).toBe(true);
     expect(lab.checkInvariants({ expectRestored: false }).violations).toEqual([]);
     // The worker's last act for this run is its audit entry; by then nothing more was done to the cluster.
     await until(

@@ -121,28 +121,24 @@ describe('the worker killed at each kind of step', () => {
     const current = lab;
     const run = await createApprovedRun(fixture, 'CLUSTER-1');
 
+    // One worker alive at a time, so the one killed is always the one running the cluster. Each is
+    // armed as soon as it is ready: the step it is killed at cannot come before it has the run.
     // Killed while host1's VMs are migrating (a migration is in flight in the lab).
     const first = await spawnWorker(current, 'first:1');
     const duringMigrations = killWhen(current, first, (op) => op.kind === 'vm.migration_started');
     await fixture.queue.enqueue(run.runId);
-    const second = await spawnWorker(current, 'second:2');
     await duringMigrations;
     expect(eventsOf(first, 'host_done')).toEqual([]);
 
     // Killed while host2 is down, between host.reboot and its return.
-    const duringReboot = killWhen(
-      current,
-      second,
-      (op) => op.kind === 'host.went_down' && op.host === 'host2',
-    );
-    const third = await spawnWorker(current, 'third:3');
-    await duringReboot;
+    const second = await spawnWorker(current, 'second:2');
+    await killWhen(current, second, (op) => op.kind === 'host.went_down' && op.host === 'host2');
 
     // Killed in the middle of putting the cluster back (HA is on again, the rest not yet).
-    const duringRestore = killWhen(current, third, (op) => op.kind === 'pool.ha_enabled');
-    const fourth = await spawnWorker(current, 'fourth:4');
-    await duringRestore;
+    const third = await spawnWorker(current, 'third:3');
+    await killWhen(current, third, (op) => op.kind === 'pool.ha_enabled');
 
+    const fourth = await spawnWorker(current, 'fourth:4');
     const done = await waitForRunState(
       fixture,
       run.runId,
