@@ -52,14 +52,19 @@ export async function measureBurst(
 ): Promise<AckBatch> {
   const url = fixture.requester.eventsUrl;
   const text = ACK_COMMANDS[command];
+  const createsRuns = command === 'dry run' ? concurrent : 0;
+  const warmSince = Date.now();
   await burst(url, concurrent, text, fixture, `warm-${command}`);
-  await idle(fixture);
+  await idle(fixture, warmSince, createsRuns);
+  const since = Date.now();
   const answers = await burst(url, concurrent, text, fixture, command);
-  await idle(fixture);
+  await idle(fixture, since, createsRuns);
   const rss = fixture.service.lines.filter((l) => l.kind === 'usage').at(-1)?.rssBytes;
+  const runStates = await statesSince(fixture, since);
   return {
     ...summarize(command, 'bot', 'burst', answers),
     botRssMB: round(Number(rss ?? Number.NaN) / 1e6, 0),
+    ...(Object.keys(runStates).length > 0 ? { runStates } : {}),
   };
 }
 
@@ -116,17 +121,20 @@ function summarize(
   };
 }
 
-/** The work behind the acks (plans, refusals, response_url answers) is done before the next batch. */
-async function idle(fixture: BotFixture): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (await planning(fixture)) {
-    if (Date.now() > deadline) throw new Error('the bot did not finish the dry runs within 60 s');
+/**
+ * The work behind the acks is done before anything else is measured: every run the batch creates
+ * (a dry run creates one, after its ack) exists and is planned.
+ */
+async function idle(fixture: BotFixture, since: number, runs: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const states = await statesSince(fixture, since);
+    const created = Object.values(states).reduce((total, n) => total + n, 0);
+    if (created >= runs && states.planning === undefined) return;
+    if (Date.now() > deadline)
+      throw new Error(`the bot did not finish ${runs} dry runs within 120 s: ${JSON.stringify(states)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-async function planning(fixture: BotFixture): Promise<boolean> {
-  return (await statesSince(fixture, 0)).planning !== undefined;
 }
 
 /** The states of the cluster's runs created since `since` (the run store indexes them by creation time). */
