@@ -140,14 +140,16 @@ describe('queue worker', () => {
 
     const ended = await waitForRunState(fixture, run.runId, ['done', 'failed', 'needs_attention', 'aborted']);
     expect(ended.state).toBe('aborted');
-    expect(reporter.outcomes).toEqual([{ status: 'aborted' }]);
+    // The record changes before the reporter hears the outcome: wait for it rather than race it.
+    await expect.poll(() => reporter.outcomes).toEqual([{ status: 'aborted' }]);
     const report = lab.checkInvariants({ expectRestored: true });
     expect(report.violations).toEqual([]);
     // host1 was done before the abort was heard; host3 was never touched.
     expect(report.reboots.host1).toBe(1);
     expect(report.reboots.host3).toBeUndefined();
-    const actions = await auditActions(fixture, run.runId);
-    expect(actions.slice(-2)).toEqual(['aborted', 'run_finished']);
+    await expect
+      .poll(async () => (await auditActions(fixture, run.runId)).slice(-2))
+      .toEqual(['aborted', 'run_finished']);
   });
 
   it('step mode pauses before each host after the first until Continue', async () => {
