@@ -50,12 +50,13 @@ describe('queue worker', () => {
     expect(report.reboots).toEqual({ host1: 1, host2: 1, host3: 1 });
 
     expect(reporter.starts).toEqual([false]);
-    expect(reporter.outcomes).toEqual([{ status: 'done', attention: [] }]);
+    await expect.poll(() => reporter.outcomes).toEqual([{ status: 'done', attention: [] }]);
     expect(reporter.ofType('host_done').map((e) => e.host)).toEqual(['host1', 'host2', 'host3']);
     expect(reporter.ofType('finished')).toHaveLength(1);
 
-    const actions = await auditActions(fixture, run.runId);
-    expect(actions).toEqual(['job_started', 'host_done', 'host_done', 'host_done', 'run_finished']);
+    await expect
+      .poll(() => auditActions(fixture, run.runId))
+      .toEqual(['job_started', 'host_done', 'host_done', 'host_done', 'run_finished']);
     const entries = await fixture.audit.list({ runId: run.runId });
     expect(entries.every((e) => e.actor === 'worker:test-host:4242')).toBe(true);
     // The lock is released and the engine cleared the checkpoint.
