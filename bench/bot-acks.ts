@@ -52,7 +52,7 @@ export async function measureBurst(
 ): Promise<AckBatch> {
   const url = fixture.requester.eventsUrl;
   const text = ACK_COMMANDS[command];
-  const createsRuns = command === 'dry run' ? concurrent : 0;
+  const createsRuns = command === 'dry run';
   const warmSince = Date.now();
   await burst(url, concurrent, text, fixture, `warm-${command}`);
   await idle(fixture, warmSince, createsRuns);
@@ -122,17 +122,26 @@ function summarize(
 }
 
 /**
- * The work behind the acks is done before anything else is measured: every run the batch creates
- * (a dry run creates one, after its ack) exists and is planned.
+ * The work behind the acks is done before anything else is measured: the runs the batch created (a
+ * dry run creates one after its ack, unless refused first) have stopped appearing and none is
+ * still planning.
  */
-async function idle(fixture: BotFixture, since: number, runs: number): Promise<void> {
-  const deadline = Date.now() + 120_000;
+async function idle(fixture: BotFixture, since: number, expectsRuns: boolean): Promise<void> {
+  if (!expectsRuns) return;
+  const deadline = Date.now() + 180_000;
+  let last = -1;
+  let stableSince = Date.now();
   for (;;) {
     const states = await statesSince(fixture, since);
     const created = Object.values(states).reduce((total, n) => total + n, 0);
-    if (created >= runs && states.planning === undefined) return;
+    if (created !== last) {
+      last = created;
+      stableSince = Date.now();
+    } else if (states.planning === undefined && Date.now() - stableSince >= 1_000) {
+      return;
+    }
     if (Date.now() > deadline)
-      throw new Error(`the bot did not finish ${runs} dry runs within 120 s: ${JSON.stringify(states)}`);
+      throw new Error(`the bot did not finish the dry runs within 180 s: ${JSON.stringify(states)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -267,7 +267,7 @@ function tablesOf(result: PlannerQualityResult): Table[] {
     notes: [
       `* over the ${planners[0]?.commonPools ?? 0} pools every planner planned (optimum there: ${planners[0]?.commonOptimal ?? 0} migrations = every VM once + the first host's VMs again).`,
       'Refused: no plan (seed: "N+1 rule is not met"; XAPI: HOST_NOT_ENOUGH_FREE_MEMORY; CloudStack: a VM would be stopped). Invalid: a plan that `replayPlan` rejects.',
-      `Targets: ours above the optimum on ${t.oursAboveOptimum.length} pools; an alternative with fewer migrations than ours on ${t.alternativeFewerThanOurs.length}; ours refused where another planner fits on ${t.oursRefusedButAnotherFits.length}; refused by every planner: ${t.refusedByAll} (${t.refusedByAllProvablyInfeasible} provably: the VMs exceed N+1 memory).`,
+      `Targets: ours above the optimum on ${t.oursAboveOptimum.length} pools; an alternative with fewer migrations than ours on ${t.alternativeFewerThanOurs.length}; ours refused where another planner fits on ${t.oursRefusedButAnotherFits.length}; refused by every planner: ${t.refusedByAll} (${t.refusedByAllProvablyInfeasible} provably: the VMs exceed N+1 memory, or the first host's largest VM fits on no other host).`,
     ],
   };
 

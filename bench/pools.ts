@@ -4,7 +4,12 @@
  * N+1 capacity up to its limit, each from a seed so every run sees the same pools.
  */
 import { GiB, MiB, seededRandom } from '../lab/pool-generator.js';
-import type { PoolSnapshot, SnapshotHost, SnapshotVm } from '../src/engine/snapshot.js';
+import {
+  type PoolSnapshot,
+  rollingOrder,
+  type SnapshotHost,
+  type SnapshotVm,
+} from '../src/engine/snapshot.js';
 
 /** Guest memory of one host: a 256 GiB server with 8 GiB kept by the control domain. */
 export const HOST_GUEST_MEMORY = 248 * GiB;
@@ -132,11 +137,21 @@ function roundToGranule(bytes: number): number {
 }
 
 /**
- * True when no plan of any kind can exist: with some host out of service, the VMs do not fit in
- * the others' memory at all (a necessary condition only; a pool passing it may still not pack).
+ * True when no plan can exist with the engine's order (pool master first), for either of two
+ * simple reasons: with some host out of service the VMs exceed the others' memory; or the first
+ * host's largest VM fits on no other host as the pool stands (nothing has moved yet, so nothing can
+ * have made room). A pool passing both may still not pack: these are proofs, not a search.
  */
 export function provablyInfeasible(snapshot: PoolSnapshot): boolean {
   const total = snapshot.vms.reduce((sum, vm) => sum + vm.memory, 0);
   const capacity = snapshot.hosts.reduce((sum, host) => sum + host.memoryTotal, 0);
-  return snapshot.hosts.some((host) => total > capacity - host.memoryTotal);
+  if (snapshot.hosts.some((host) => total > capacity - host.memoryTotal)) return true;
+  const [first] = rollingOrder(snapshot);
+  if (!first) return false;
+  const largest = Math.max(
+    0,
+    ...snapshot.vms.filter((vm) => vm.residentOn === first.id).map((vm) => vm.memory),
+  );
+  const roomiest = Math.max(0, ...snapshot.hosts.filter((h) => h.id !== first.id).map((h) => h.memoryFree));
+  return largest > roomiest;
 }

@@ -104,8 +104,13 @@ export interface RunStore {
   takeContinue(runId: string): Promise<boolean>;
   /** Newest first; only this cluster's when given. */
   listRecent(options: { cluster?: string; limit: number }): Promise<RunRecord[]>;
-  /** A run in an active state on this cluster, if any. */
+  /** The oldest run holding this cluster (planning, awaiting approval or active), if any. */
   activeRun(cluster: string): Promise<RunRecord | undefined>;
+  /**
+   * Every run of this cluster that is planning, awaiting approval or active, oldest first, however
+   * many newer requests came after it (kept in a per-cluster index, not found by scanning).
+   */
+  busyRuns(cluster: string): Promise<RunRecord[]>;
 }
 
 export interface AuditEntry {
@@ -138,6 +143,11 @@ export interface RunReporter {
 export interface RunQueue {
   enqueue(runId: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** States that hold a cluster: a second request for it is refused meanwhile. */
+export function isBusyState(state: RunState): boolean {
+  return ACTIVE_STATES.includes(state) || state === 'awaiting_approval' || state === 'planning';
 }
 
 export function isFinal(state: RunState): boolean {

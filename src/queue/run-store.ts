@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import {
-  ACTIVE_STATES,
+  isBusyState,
   type RunRecord,
   type RunState,
   type RunStore,
@@ -48,11 +48,12 @@ export class RedisRunStore implements RunStore {
     if (created !== 1) throw new Error(`run ${record.runId} already exists`);
     await this.redis.hset(this.#key(record.runId), Object.fromEntries(fieldPairs(record)));
     const score = Date.parse(record.createdAt);
-    await this.redis
+    const multi = this.redis
       .multi()
       .zadd(`${this.prefix}:runs`, score, record.runId)
-      .zadd(`${this.prefix}:runs:${record.cluster}`, score, record.runId)
-      .exec();
+      .zadd(`${this.prefix}:runs:${record.cluster}`, score, record.runId);
+    if (isBusyState(record.state)) multi.zadd(this.#busyKey(record.cluster), score, record.runId);
+    await multi.exec();
   }
 
   async get(runId: string): Promise<RunRecord | undefined> {
@@ -84,6 +85,12 @@ export class RedisRunStore implements RunStore {
       ...pairs.flat(),
     )) as number;
     const record = await this.get(runId);
+    if (applied === 1 && record) {
+      // The busy index follows the state; a run leaving it stops holding its cluster.
+      if (isBusyState(to))
+        await this.redis.zadd(this.#busyKey(record.cluster), Date.parse(record.createdAt), runId);
+      else await this.redis.zrem(this.#busyKey(record.cluster), runId);
+    }
     return applied === 1 && record ? { ok: true, record } : { ok: false, record };
   }
 
@@ -129,12 +136,22 @@ export class RedisRunStore implements RunStore {
   }
 
   async activeRun(cluster: string): Promise<RunRecord | undefined> {
-    // Active runs are among the newest few; a cluster rarely has more than a handful of runs a day.
-    const recent = await this.listRecent({ cluster, limit: 50 });
-    return recent.find(
-      (run) =>
-        ACTIVE_STATES.includes(run.state) || run.state === 'awaiting_approval' || run.state === 'planning',
-    );
+    // Planning and awaiting approval hold the cluster too: a second request must wait for them.
+    return (await this.busyRuns(cluster))[0];
+  }
+
+  async busyRuns(cluster: string): Promise<RunRecord[]> {
+    const ids = await this.redis.zrange(this.#busyKey(cluster), '0', '-1');
+    const runs: RunRecord[] = [];
+    for (const id of ids) {
+      const run = await this.get(id);
+      if (run && isBusyState(run.state)) runs.push(run);
+    }
+    return runs;
+  }
+
+  #busyKey(cluster: string): string {
+    return `${this.prefix}:busy:${cluster}`;
   }
 
   #key(runId: string): string {

@@ -388,11 +388,10 @@ class SlackBotImpl implements SlackBot {
   }
 
   async #olderRival(run: RunRecord): Promise<RunRecord | undefined> {
-    const recent = await this.deps.runStore.listRecent({ cluster: run.cluster, limit: 50 });
-    return recent.find(
+    const busy = await this.deps.runStore.busyRuns(run.cluster);
+    return busy.find(
       (other) =>
         other.runId !== run.runId &&
-        isBusy(other.state) &&
         (other.createdAt < run.createdAt || (other.createdAt === run.createdAt && other.runId < run.runId)),
     );
   }
@@ -509,8 +508,8 @@ class SlackBotImpl implements SlackBot {
       await this.#expire(run);
       return refuse(`This approval expired after ${approvalMinutes(run)} min. Request the run again.`, run);
     }
-    const recent = await this.deps.runStore.listRecent({ cluster: run.cluster, limit: 50 });
-    const other = recent.find((r) => r.runId !== run.runId && ACTIVE_STATES.includes(r.state));
+    const busy = await this.deps.runStore.busyRuns(run.cluster);
+    const other = busy.find((r) => r.runId !== run.runId && ACTIVE_STATES.includes(r.state));
     if (other) return refuse(`${run.cluster} already has an active run (${other.runId}).`, run);
 
     const won = await this.deps.runStore.transition(run.runId, ['awaiting_approval'], 'approved', {
@@ -767,10 +766,6 @@ class SlackBotImpl implements SlackBot {
 }
 
 type Refuse = (reason: string, run?: RunRecord) => Promise<void>;
-
-function isBusy(state: RunState): boolean {
-  return ACTIVE_STATES.includes(state) || state === 'awaiting_approval' || state === 'planning';
-}
 
 function approvalMinutes(run: RunRecord): number {
   if (!run.approvalExpiresAt) return 0;

@@ -117,6 +117,39 @@ describe('RedisRunStore', () => {
   });
 });
 
+describe('RedisRunStore busy index', () => {
+  it('finds the run holding a cluster however many newer requests came after it', async () => {
+    const store = new RedisRunStore(redis, `${server.prefix}busy`);
+    const holder = {
+      ...newRun('holder', 'CLUSTER-B'),
+      state: 'running' as const,
+      createdAt: '2026-01-01T00:00:00.000Z',
+    };
+    await store.create(holder);
+    // 120 requests at once, all created before any is judged (as concurrent slash commands are).
+    const later = Array.from({ length: 120 }, (_, i) => ({
+      ...newRun(`later-${i}`, 'CLUSTER-B'),
+      state: 'planning' as const,
+      createdAt: new Date(Date.parse('2026-01-02T00:00:00.000Z') + i).toISOString(),
+    }));
+    await Promise.all(later.map((run) => store.create(run)));
+    const busy = await store.busyRuns('CLUSTER-B');
+    expect(busy[0]?.runId).toBe('holder');
+    expect(busy).toHaveLength(121);
+    // Each newer request sees an older busy run, so none of them goes on.
+    const winners = later.filter(
+      (run) => !busy.some((other) => other.runId !== run.runId && other.createdAt < run.createdAt),
+    );
+    expect(winners).toEqual([]);
+    await Promise.all(later.map((run) => store.transition(run.runId, ['planning'], 'refused')));
+    expect((await store.busyRuns('CLUSTER-B')).map((r) => r.runId)).toEqual(['holder']);
+    expect((await store.activeRun('CLUSTER-B'))?.runId).toBe('holder');
+    await store.transition('holder', ['running'], 'done');
+    expect(await store.busyRuns('CLUSTER-B')).toEqual([]);
+    expect(await store.activeRun('CLUSTER-B')).toBeUndefined();
+  });
+});
+
 describe('RedisAuditLog', () => {
   it('appends in order and exports per run', async () => {
     const audit = new RedisAuditLog(redis, `${server.prefix}audit`);
