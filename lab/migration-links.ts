@@ -77,10 +77,6 @@ export class MigrationLinks {
     return link.add(bytes);
   }
 
-  activeFrom(sourceHost: string): number {
-    return this.#links.get(sourceHost)?.active ?? 0;
-  }
-
   stop(): void {
     for (const link of this.#links.values()) link.cancelAll();
   }

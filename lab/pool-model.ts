@@ -153,6 +153,8 @@ export class PoolModel {
   readonly #hostFaults = new Map<string, HostFaults>();
   readonly #migrationFailures = new Map<string, number>();
   #activeMigrations = 0;
+  /** Migrations per source host from their start (set-up included), not only while bytes flow. */
+  readonly #activeBySource = new Map<string, number>();
   #maxConcurrentMigrations = 0;
   readonly #maxConcurrentBySource = new Map<string, number>();
   #stopped = false;
@@ -398,7 +400,8 @@ export class PoolModel {
     vm.migrationTask = taskRef;
     this.#activeMigrations++;
     this.#maxConcurrentMigrations = Math.max(this.#maxConcurrentMigrations, this.#activeMigrations);
-    const fromSource = this.#links.activeFrom(source.ref) + 1;
+    const fromSource = (this.#activeBySource.get(source.ref) ?? 0) + 1;
+    this.#activeBySource.set(source.ref, fromSource);
     this.#maxConcurrentBySource.set(
       source.ref,
       Math.max(this.#maxConcurrentBySource.get(source.ref) ?? 0, fromSource),
@@ -460,6 +463,7 @@ export class PoolModel {
       vm.migratingTo = undefined;
       vm.migrationTask = undefined;
       this.#activeMigrations--;
+      this.#activeBySource.set(source.ref, (this.#activeBySource.get(source.ref) ?? 1) - 1);
     }
   }
 
