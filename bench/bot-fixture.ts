@@ -3,8 +3,8 @@
  * call with its arrival time), one lab cluster, and the bot itself (`startService`, ROLE=all) in a
  * process of its own, driven by correctly signed Slack requests.
  */
+
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lab } from '../lab/lab.js';
@@ -12,6 +12,7 @@ import type { LabTimings } from '../lab/pool-model.js';
 import type { RunRecord, RunState } from '../src/queue/contracts.js';
 import { createRedis, type Redis } from '../src/queue/redis.js';
 import { RedisRunStore } from '../src/queue/run-store.js';
+import { freePort } from '../test/support/free-port.js';
 import { FAST_ENGINE_ENV, startTestLab } from '../test/support/lab-cli.js';
 import { startTestRedis, type TestRedis } from '../test/support/redis-server.js';
 import { type SlackApiServer, startSlackApiServer } from '../test/support/slack-api-server.js';
@@ -134,13 +135,4 @@ export async function settled(count: () => number, quietMs: number, timeoutMs: n
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+export { freePort };

@@ -5,8 +5,8 @@
  * lab cluster, one thread message per host and a summary. Judged by what the Slack test server
  * received, what Redis holds, and the lab's own operation log.
  */
+
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import type { RunRecord } from '../../src/queue/contracts.js';
 import { createRedis, type Redis } from '../../src/queue/redis.js';
 import { RedisRunStore } from '../../src/queue/run-store.js';
 import { type RunningService, startService } from '../../src/service.js';
+import { freePort } from '../support/free-port.js';
 import { FAST_ENGINE_ENV, startTestLab } from '../support/lab-cli.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
 import { type SlackApiServer, type StoredMessage, startSlackApiServer } from '../support/slack-api-server.js';
@@ -166,15 +167,4 @@ async function waitForRun(
     if (Date.now() > deadline) throw new Error(`run ${runId} still ${run?.state} after ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }

@@ -4,12 +4,7 @@
  * persistence: the lock, the checkpoint and the run record are gone), the worker touches nothing
  * more and tells the team exactly what it left changed.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Lab } from '../../lab/lab.js';
 import { RedisAuditLog } from '../../src/audit/audit-log.js';
@@ -27,7 +22,7 @@ import {
   startTestWorker,
   waitForRunState,
 } from '../support/queue-fixtures.js';
-import type { TestRedis } from '../support/redis-server.js';
+import { startPrivateRedis, type TestRedis } from '../support/redis-server.js';
 
 /** Longer than a restart takes, so the worker's lock outlives the outage it rides out. */
 const LOCK_TTL_MS = 4_000;
@@ -42,81 +37,8 @@ afterEach(async () => {
   lab = undefined;
 });
 
-/**
- * A private redis-server on a free port that keeps its data across `restart()` when `persistent`
- * (append-only file, fsync on every write) and starts empty otherwise.
- */
-async function startRedis(persistent: boolean): Promise<TestRedis> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'crb-redis-'));
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--save',
-    '',
-    '--appendonly',
-    persistent ? 'yes' : 'no',
-    '--appendfsync',
-    'always',
-    '--maxmemory-policy',
-    'noeviction',
-  ];
-  let child = await launch(args);
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    prefix: `crbtest${randomBytes(4).toString('hex')}`,
-    restart: async () => {
-      await terminate(child);
-      child = await launch(args);
-    },
-    stop: async () => {
-      await terminate(child);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-async function launch(args: string[]): Promise<ChildProcess> {
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server not ready in 10 s: ${output}`)), 10_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${code}: ${output.slice(-500)}`));
-    });
-  });
-  return child;
-}
-
-function terminate(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
+function startRedis(persistent: boolean): Promise<TestRedis> {
+  return startPrivateRedis({ persistent });
 }
 
 /** The queue fixture of test/support/queue-fixtures.ts, over this file's own Redis. */

@@ -7,10 +7,10 @@
  * anything sent to Slack, the audit records, any key or value in Redis, the state directory, or
  * the errors themselves.
  */
+
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -27,6 +27,7 @@ import { RedisRunStore } from '../../src/queue/run-store.js';
 import { type RunningService, startService } from '../../src/service.js';
 import { probeSsh } from '../../src/ssh/client.js';
 import { XapiClient } from '../../src/xapi/client.js';
+import { freePort } from '../support/free-port.js';
 import { FAST_ENGINE_ENV, startTestLab } from '../support/lab-cli.js';
 import { startTestRedis, type TestRedis } from '../support/redis-server.js';
 import { type SlackApiServer, startSlackApiServer } from '../support/slack-api-server.js';
@@ -426,17 +427,6 @@ function dumpDirectory(dir: string, skip: string[]): string {
     parts.push(path, statSync(path).isDirectory() ? dumpDirectory(path, skip) : readFileSync(path, 'utf8'));
   }
   return parts.join('\n');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
  * lab, a private Redis and the local Slack API server; a signed request and a second engineer's
  * approval to start a run; scrapes of `/metrics` parsed into samples.
  */
+
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lab, LabOptions } from '../../lab/lab.js';
@@ -13,6 +13,7 @@ import type { RunRecord } from '../../src/queue/contracts.js';
 import { createRedis, type Redis } from '../../src/queue/redis.js';
 import { RedisRunStore } from '../../src/queue/run-store.js';
 import { type RunningService, startService } from '../../src/service.js';
+import { freePort } from './free-port.js';
 import { FAST_ENGINE_ENV, startTestLab } from './lab-cli.js';
 import { startTestRedis, type TestRedis } from './redis-server.js';
 import { type SlackApiServer, type StoredMessage, startSlackApiServer } from './slack-api-server.js';
@@ -183,13 +184,4 @@ export function buttonValue(message: StoredMessage, actionId: string): string | 
   return undefined;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+export { freePort };

@@ -3,9 +3,13 @@
  * stopped afterwards. `REDIS_URL` (if set) is used instead, with a unique key prefix, and is never
  * flushed: we do not own it.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './free-port.js';
 
 export interface TestRedis {
   url: string;
@@ -27,36 +31,54 @@ export async function startTestRedis(): Promise<TestRedis> {
       stop: async () => {},
     };
   }
+  return startPrivateRedis({ persistent: false, prefix });
+}
+
+/**
+ * A redis-server owned by the caller, whatever REDIS_URL says: for tests that stop or restart it.
+ * With `persistent` it keeps its data across `restart()` (append-only file, fsync on every write).
+ */
+export async function startPrivateRedis(options: {
+  persistent: boolean;
+  prefix?: string;
+}): Promise<TestRedis> {
   const port = await freePort();
-  let child = await launch(port);
+  const dir = mkdtempSync(join(tmpdir(), 'crb-redis-'));
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    options.persistent ? 'yes' : 'no',
+    '--appendfsync',
+    'always',
+    '--maxmemory-policy',
+    'noeviction',
+  ];
+  let child = await launch(args);
   return {
     url: `redis://127.0.0.1:${port}`,
-    prefix,
+    prefix: options.prefix ?? `crbtest${randomBytes(4).toString('hex')}`,
     restart: async () => {
       await terminate(child);
-      child = await launch(port);
+      // A test may stop() first (Redis down) and restart() later: the directory must be there.
+      mkdirSync(dir, { recursive: true });
+      child = await launch(args);
     },
-    stop: () => terminate(child),
+    stop: async () => {
+      await terminate(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
-async function launch(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--maxmemory-policy',
-      'noeviction',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+async function launch(args: string[]): Promise<ChildProcess> {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('redis-server did not start within 10 s')), 10_000);
     let output = '';
@@ -84,17 +106,5 @@ function terminate(child: ChildProcess): Promise<void> {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
   });
 }
