@@ -16,10 +16,6 @@ class SourceLink {
 
   constructor(readonly bytesPerSecond: number) {}
 
-  get active(): number {
-    return this.#transfers.size;
-  }
-
   add(bytes: number): Promise<void> {
     this.#advance();
     return new Promise<void>((resolve) => {
